@@ -1,0 +1,74 @@
+/**
+ * The svcbuild CLI: a thin command table. Commands load lazily, and the one top-level
+ * catch below turns our error classes into a message and an exit code.
+ */
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SvcbuildError, InputError } from '../errors.js';
+import type { CliContext, CommandMain } from './context.js';
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+
+interface CommandEntry {
+  summary: string;
+  load: () => Promise<{ main: CommandMain }>;
+}
+
+const COMMANDS: Record<string, CommandEntry> = {
+  build: { summary: 'Build a project locally: image, overlay zip and chart, in one call', load: () => import('./commands/build.js') },
+  overlay: { summary: 'Compute the overlay zip of an image on top of its base image', load: () => import('./commands/overlay.js') },
+  base: { summary: 'Build, list or inspect the curated base images', load: () => import('./commands/base.js') },
+  registry: { summary: 'Start the local OCI registry on loopback', load: () => import('./commands/registry.js') },
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((c) => c.length));
+  return [
+    'usage: svcbuild <command> [options]',
+    '',
+    'commands:',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Run `svcbuild <command> --help` for the options of a command.',
+  ].join('\n');
+}
+
+/** The installation directory: two levels above this file, in src/ or dist/ alike. */
+export const HOME = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export async function cli(argv: string[], ctx?: Partial<CliContext>): Promise<number> {
+  const stderr = ctx?.stderr ?? process.stderr;
+  const stdout = ctx?.stdout ?? process.stdout;
+  let cached: Promise<Config> | undefined;
+  const context: CliContext = {
+    config: ctx?.config ?? (() => (cached ??= loadConfig({ cwd: process.cwd(), env: process.env, home: HOME }))),
+    stdout,
+    stderr,
+    home: ctx?.home ?? HOME,
+  };
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    stdout.write(usage() + '\n');
+    return name ? 0 : 2;
+  }
+  const entry = COMMANDS[name];
+  if (!entry) {
+    stderr.write(`svcbuild: unknown command "${name}"\n\n${usage()}\n`);
+    return 2;
+  }
+  try {
+    const mod = await entry.load();
+    return await mod.main(rest, context);
+  } catch (err) {
+    if (err instanceof SvcbuildError) {
+      stderr.write(`svcbuild ${name}: error: ${err.message}\n`);
+      return err.exitCode;
+    }
+    if (err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('ERR_PARSE_ARGS')) {
+      stderr.write(`svcbuild ${name}: error: ${err.message}\nRun \`svcbuild ${name} --help\`.\n`);
+      return new InputError(err.message).exitCode;
+    }
+    stderr.write(`svcbuild ${name}: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    return 1;
+  }
+}
