@@ -96,10 +96,15 @@ function install(appDir) {
     console.log('svcbuild: installing what the base image lacks: ' + names.map((n) => n + '@' + lacking[n]).join(', '));
     const scratch = fs.mkdtempSync('/tmp/svcbuild-npm-');
     fs.writeFileSync(path.join(scratch, 'package.json'), JSON.stringify({ name: 'svcbuild-deps', private: true, dependencies: lacking }));
-    execFileSync('npm', ['install', '--omit=dev', '--no-package-lock', '--cache', path.join(scratch, '.cache')], {
-      cwd: scratch,
-      stdio: 'inherit',
-    });
+    try {
+      execFileSync('npm', ['install', '--omit=dev', '--no-package-lock', '--cache', path.join(scratch, '.cache')], {
+        cwd: scratch,
+        stdio: 'inherit',
+      });
+    } catch {
+      process.stderr.write('svcbuild: npm could not install the dependencies; its messages are above\n');
+      process.exit(1);
+    }
     fs.rmSync(path.join(appDir, 'node_modules'), { recursive: true, force: true });
     fs.renameSync(path.join(scratch, 'node_modules'), path.join(appDir, 'node_modules'));
     fs.rmSync(scratch, { recursive: true, force: true });

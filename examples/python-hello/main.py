@@ -1,6 +1,8 @@
 """Example platform service: answers under CONTEXT_ROOT on PORT."""
 
 import os
+import signal
+import sys
 
 import click
 import flask
@@ -15,7 +17,6 @@ app = flask.Flask(__name__)
 def hello():
     return {
         "service": "python-hello",
-        "flask": flask.__version__ if hasattr(flask, "__version__") else "unknown",
         "click_from": click.__file__,
         "flask_from": flask.__file__,
     }
@@ -27,4 +28,6 @@ def healthz():
 
 
 if __name__ == "__main__":
+    # PID 1 in a container gets no default SIGTERM handling: exit cleanly on stop.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     app.run(host="0.0.0.0", port=PORT)

@@ -70,9 +70,11 @@ export class BaseImages {
     const parent = isOs ? undefined : await this.ensure(OS_IMAGE, reporter, steps);
     const dir = join(this.config.baseImagesDir, isOs ? OS_IMAGE : spec!.dir);
     const args = { ...(spec?.args ?? {}), ...(parent ? { BASE: parent.ref } : {}) };
+    // The parent enters by digest only, so the same inputs give the same tag in any
+    // registry, and a copy already in local storage can be pushed instead of rebuilt.
     const hash = await inputHash(dir, {
       name,
-      args,
+      args: { ...(spec?.args ?? {}), parent: parent?.digest },
       suite: isOs ? this.config.build.debianSuite : undefined,
     });
     const tag = `in-${hash.slice(0, 20)}`;
@@ -90,17 +92,24 @@ export class BaseImages {
     const existing = await resolveTag(this.config.registry, repoPath, tag);
     if (existing) return make(existing);
 
+    const local = `localhost/svcbuild/base/${name}:${tag}`;
+    let reused = false;
     const digest = await timedStep(
       steps,
       reporter,
       `base:${name}`,
       async () => {
         const log = (line: string) => reporter.log(`base:${name}`, line);
-        if (isOs) await this.buildOs(dir, `${repository}:${tag}`, log);
-        else await this.buildDerived(name, spec!, dir, args, `${repository}:${tag}`, log);
-        return this.buildah.push(`${repository}:${tag}`, `${repository}:${tag}`);
+        if (await this.buildah.hasImage(local)) {
+          reused = true;
+        } else if (isOs) {
+          await this.buildOs(dir, local, log);
+        } else {
+          await this.buildDerived(name, spec!, dir, args, local, log);
+        }
+        return this.buildah.push(local, `${repository}:${tag}`);
       },
-      (d) => `built ${repository}:${tag} (${d.slice(0, 19)})`,
+      (d) => `${reused ? 'pushed from local storage' : 'built'} ${repository}:${tag} (${d.slice(0, 19)})`,
     );
     return make(digest);
   }

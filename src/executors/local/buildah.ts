@@ -8,6 +8,30 @@ import { join } from 'node:path';
 import { run, runOk, tail } from '../../util/exec.js';
 import { BuildError } from '../../errors.js';
 
+/**
+ * Pure: the part of buildah's output a user needs when a build fails: the failing step and
+ * what its tools said (uv's or npm's own message), without buildah's noise.
+ */
+export function summarizeBuildFailure(output: string): string {
+  const lines = output.split('\n');
+  let start = -1;
+  for (let i = lines.length - 1; i >= 0; i--) {
+    if (/^STEP \d+\/\d+: /.test(lines[i]!)) {
+      start = i;
+      break;
+    }
+  }
+  if (start < 0) return `the image build failed:\n${tail(output, 30)}`;
+  const step = lines[start]!.replace(/^STEP \d+\/\d+: /, '');
+  const said = lines
+    .slice(start + 1)
+    .filter((l) => !/^subprocess exited with status|^Error: building at STEP|^--> /.test(l) && l.trim() !== '');
+  const what = /svcbuild-(python\.py adopt|node\.js install)|uv pip install|npm install/.test(step)
+    ? 'installing the dependencies failed'
+    : `the build step failed: ${step.length > 120 ? step.slice(0, 117) + '...' : step}`;
+  return `${what}:\n${said.slice(-40).map((l) => `  ${l}`).join('\n')}`;
+}
+
 export interface BuildahOptions {
   /** false for plain-HTTP loopback registries. */
   tlsVerify: boolean;
@@ -59,7 +83,7 @@ export class Buildah {
       args.push(input.contextDir);
       const res = await run('buildah', args, { onLine: input.onLine });
       if (res.code !== 0) {
-        throw new BuildError(`the image build failed:\n${tail(res.output, 30)}`, input.step, { output: res.output });
+        throw new BuildError(summarizeBuildFailure(res.output), input.step, { output: res.output });
       }
       return (await readFile(iidfile, 'utf8')).trim();
     } finally {
@@ -94,6 +118,11 @@ export class Buildah {
     } finally {
       await run('buildah', ['rm', ctr]);
     }
+  }
+
+  /** True when local storage holds an image of that name. */
+  async hasImage(ref: string): Promise<boolean> {
+    return (await run('buildah', ['inspect', '--type', 'image', ref])).code === 0;
   }
 
   /** Removes a local image; missing images are not an error. */
