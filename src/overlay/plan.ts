@@ -154,9 +154,9 @@ function whiteoutTarget(path: string): { kind: 'opaque' | 'whiteout'; target: st
 }
 
 /**
- * The base paths `planOverlay` needs: every path the layers touch outside `/project` (and
- * `/project` itself), every whiteout target (with its subtree) and every opaque directory's
- * subtree.
+ * The base paths `planOverlay` needs: every path the layers touch outside `/project`, every
+ * whiteout target (with its subtree) and every opaque directory's subtree. An image whose
+ * layers only touch `/project` needs nothing from the base.
  */
 export function neededBasePaths(layers: LayerEntry[][]): BaseQuery {
   const q: BaseQuery = { paths: new Set(), prefixes: new Set() };
@@ -166,7 +166,7 @@ export function neededBasePaths(layers: LayerEntry[][]): BaseQuery {
       if (w) {
         q.paths.add(w.target);
         q.prefixes.add(w.target);
-      } else if (!inProject(e.path) || e.path === PROJECT) {
+      } else if (!inProject(e.path)) {
         q.paths.add(e.path);
         if (e.type === 'hardlink' && e.linkname !== undefined) q.paths.add(e.linkname);
       }
@@ -324,8 +324,9 @@ export function planOverlay(input: PlanInput): OverlayPlan {
   for (const [path, e] of state) {
     const base = input.base.get(path);
     if (path === PROJECT) {
+      // The overlay root's own mode and owner are not compared with the base: every layer
+      // carries /project, so comparing would force reading the base layers for every image.
       if (e.type !== 'dir') add(path, 'modified', `/project replaced by a ${e.type}`);
-      else if (base) for (const d of compareWithBase(e, base)) add(path, d.kind, `${d.message} (the overlay root's own metadata cannot be carried)`);
       continue;
     }
     if (inProject(path)) {
