@@ -28,6 +28,11 @@ export function renderDockerfile(plan: BuildPlan, base: BaseInfo, opts: Dockerfi
     `FROM ${base.ref}`,
     'USER user',
     'WORKDIR /project/app',
+    // Metadata before the copies: these steps stay cached, so a source-only change
+    // rebuilds only the last COPY.
+    `ENV PORT=${opts.port} CONTEXT_ROOT=/`,
+    `EXPOSE ${opts.port}`,
+    `ENTRYPOINT ${JSON.stringify(plan.entrypoint)}`,
   ];
   if (plan.dependencyFiles.length > 0) {
     lines.push(
@@ -41,9 +46,6 @@ export function renderDockerfile(plan: BuildPlan, base: BaseInfo, opts: Dockerfi
   }
   lines.push(
     'COPY --chown=user:user . /project/app/',
-    `ENV PORT=${opts.port} CONTEXT_ROOT=/`,
-    `EXPOSE ${opts.port}`,
-    `ENTRYPOINT ${JSON.stringify(plan.entrypoint)}`,
     '',
   );
   return lines.join('\n');

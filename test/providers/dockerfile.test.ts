@@ -16,12 +16,12 @@ describe('renderDockerfile', () => {
       `FROM ${BASE.ref}`,
       'USER user',
       'WORKDIR /project/app',
-      'COPY --chown=user:user ["pyproject.toml","uv.lock","/project/app/"]',
-      'RUN uv pip install x',
-      'COPY --chown=user:user . /project/app/',
       'ENV PORT=8080 CONTEXT_ROOT=/',
       'EXPOSE 8080',
       'ENTRYPOINT ["python","/project/app/main.py"]',
+      'COPY --chown=user:user ["pyproject.toml","uv.lock","/project/app/"]',
+      'RUN uv pip install x',
+      'COPY --chown=user:user . /project/app/',
       '',
     ]);
   });
