@@ -87,6 +87,16 @@ export class BuildError extends SvcbuildError {
   }
 }
 
+/** The build was cancelled by its owner (409 when acted on, exit 130). */
+export class CancelledError extends SvcbuildError {
+  override readonly code = 'cancelled';
+  override readonly status = 409;
+  override readonly exitCode = 130;
+  constructor(message = 'the build was cancelled') {
+    super(message);
+  }
+}
+
 /** A bug or an unexpected state (500). */
 export class InternalError extends SvcbuildError {}
 

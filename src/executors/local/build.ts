@@ -26,6 +26,11 @@ export interface BuildRequest {
   kind?: string;
   base?: string;
   tenant?: string;
+  /** A build id chosen by the caller (the API's executor); default: a new one. */
+  id?: string;
+  /** Settings from the API that override the project's svcbuild.yaml. */
+  overrides?: Partial<Pick<ProjectConfig, 'port' | 'route' | 'env'>>;
+  signal?: AbortSignal;
 }
 
 export interface OverlayInfo {
@@ -119,7 +124,7 @@ export class LocalBuilder {
     const { reporter } = this.deps;
     const cfg = this.config;
     const steps: StepRecord[] = [];
-    const id = newBuildId();
+    const id = req.id ?? newBuildId();
     const tenant = req.tenant ?? cfg.defaults.tenant;
     const work = await mkdtemp(join(tmpdir(), 'svcbuild-build-'));
     try {
@@ -130,7 +135,7 @@ export class LocalBuilder {
         'source',
         async () => {
           const project = await stageProject(req.projectDir, join(work, 'context'));
-          const pcfg = await readProjectConfig(project);
+          const pcfg = { ...(await readProjectConfig(project)), ...stripUndefined(req.overrides ?? {}) };
           const provider = selectProvider(project, req.kind ?? pcfg.kind, cfg.enabledKinds, req.kind ? 'kind' : 'svcbuild.yaml.kind');
           const baseName = req.base ?? pcfg.base ?? cfg.defaults.base[provider.kind];
           const spec = this.baseImages.spec(baseName);
@@ -168,8 +173,9 @@ export class LocalBuilder {
             volumes: caVolumes(cfg),
             onLine: (l) => reporter.log('build', l),
             step: 'build',
+            signal: req.signal,
           });
-          return this.buildah.push(`${repository}:build-${id}`, `${repository}:build-${id}`);
+          return this.buildah.push(`${repository}:build-${id}`, `${repository}:build-${id}`, req.signal);
         },
         (d) => `${repository}@${d}`,
       );
@@ -217,6 +223,10 @@ export class LocalBuilder {
       await rm(work, { recursive: true, force: true });
     }
   }
+}
+
+function stripUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** Reads a finished build's record from the state directory. */

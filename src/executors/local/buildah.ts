@@ -6,7 +6,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run, runOk, tail } from '../../util/exec.js';
-import { BuildError } from '../../errors.js';
+import { BuildError, CancelledError } from '../../errors.js';
 
 /**
  * Pure: the part of buildah's output a user needs when a build fails: the failing step and
@@ -50,6 +50,7 @@ export interface BudInput {
   onLine?: (line: string) => void;
   /** Names the step in errors. */
   step: string;
+  signal?: AbortSignal;
 }
 
 export class Buildah {
@@ -81,7 +82,8 @@ export class Buildah {
       for (const [k, v] of Object.entries(input.buildArgs ?? {})) args.push('--build-arg', `${k}=${v}`);
       for (const v of input.volumes ?? []) args.push('-v', v);
       args.push(input.contextDir);
-      const res = await run('buildah', args, { onLine: input.onLine });
+      const res = await run('buildah', args, { onLine: input.onLine, signal: input.signal });
+      if (input.signal?.aborted) throw new CancelledError();
       if (res.code !== 0) {
         throw new BuildError(summarizeBuildFailure(res.output), input.step, { output: res.output });
       }
@@ -92,11 +94,11 @@ export class Buildah {
   }
 
   /** Pushes a local image to `ref`; returns the manifest digest the registry stored. */
-  async push(local: string, ref: string): Promise<string> {
+  async push(local: string, ref: string, signal?: AbortSignal): Promise<string> {
     const dir = await mkdtemp(join(tmpdir(), 'svcbuild-push-'));
     try {
       const digestfile = join(dir, 'digest');
-      await runOk('buildah', ['push', ...this.common(), '--digestfile', digestfile, local, `docker://${ref}`]);
+      await runOk('buildah', ['push', ...this.common(), '--digestfile', digestfile, local, `docker://${ref}`], { signal });
       return (await readFile(digestfile, 'utf8')).trim();
     } finally {
       await rm(dir, { recursive: true, force: true });

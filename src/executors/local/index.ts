@@ -4,7 +4,22 @@ import type { Config } from '../../config/schema.js';
 import type { Reporter } from '../../domain/progress.js';
 import { publishServiceChart } from '../../chart/publish.js';
 import { chartVersionFor, renderServiceValues } from '../../chart/values.js';
+import { writeFile } from 'node:fs/promises';
+import { computeOverlay, pushOverlay } from '../../overlay/index.js';
+import { RegistryClient } from '../../registry/client.js';
 import { LocalBuilder, type PipelineSteps } from './build.js';
+
+/** The base env each kind of base image records in a sha256 manifest. */
+export const ENV_MANIFESTS: Record<string, Array<{ root: string; path: string }>> = {
+  python: [{ root: '/home/user/the_venv', path: '/home/user/the_venv.sha256' }],
+  node: [{ root: '/home/user/node_modules', path: '/home/user/node_modules.sha256' }],
+  binary: [],
+};
+
+export function registryClient(config: Config): RegistryClient {
+  const { host, plainHttp, username, password } = config.registry;
+  return new RegistryClient({ host, plainHttp, username, password });
+}
 
 function splitRef(ref: string): { repository: string; digest: string } {
   const at = ref.indexOf('@');
@@ -13,6 +28,19 @@ function splitRef(ref: string): { repository: string; digest: string } {
 
 export function localSteps(config: Config, home: string): PipelineSteps {
   return {
+    async overlay({ base, image, outFile }) {
+      const client = registryClient(config);
+      const res = await computeOverlay({ client, base: base.ref, image, envManifests: ENV_MANIFESTS[base.kind] ?? [] });
+      await writeFile(outFile, res.zip);
+      const artifact = await pushOverlay(client, res.image.repo, res.image.digest, res.zip);
+      return {
+        path: outFile,
+        digest: res.digest,
+        bytes: res.bytes,
+        entries: res.entries.length,
+        ref: `${config.registry.host}/${res.image.repo}@${artifact}`,
+      };
+    },
     async publish({ result, port, route, env, workDir }) {
       const values = renderServiceValues({
         mode: 'image',
