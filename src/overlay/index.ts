@@ -120,16 +120,32 @@ export async function computeOverlay(opts: ComputeOverlayOptions): Promise<Overl
   if (query.paths.size || query.prefixes.size) {
     const wants = (p: string) => queryWants(query, p);
     const keep = (p: string) => wants(p) || (p.slice(p.lastIndexOf('/') + 1).startsWith('.wh.'));
-    for (const desc of base.manifest.json.layers) {
+    // Read the base top-down and stop once every wanted path is settled by a layer read so
+    // far: lower layers cannot change what a higher layer says about a path (only prefixes,
+    // i.e. whole directories, and hard links need the layers below). A base whose top layer
+    // holds the env (every curated base) is then read one small layer deep, not down to the OS.
+    const collected: Awaited<ReturnType<typeof readLayer>>[] = [];
+    const settled = new Set<string>();
+    const layers = base.manifest.json.layers;
+    for (let i = layers.length - 1; i >= 0; i--) {
+      const desc = layers[i]!;
       const entries = await readLayer(await client.fetchBlob(baseRef.repo, desc.digest), {
         keep,
         hash: wants,
         loadContent: (p) => manifestFiles.has(p),
         label: desc.digest,
       });
-      applyLayer(baseState, entries, wants);
+      collected.unshift(entries);
       baseLayersRead++;
+      for (const e of entries) {
+        const name = e.path.slice(e.path.lastIndexOf('/') + 1);
+        if (name.startsWith('.wh.')) {
+          if (name !== '.wh..wh..opq') settled.add(e.path.slice(0, e.path.length - name.length) + name.slice(4));
+        } else if (e.type !== 'hardlink') settled.add(e.path);
+      }
+      if (query.prefixes.size === 0 && [...query.paths].every((p) => settled.has(p))) break;
     }
+    for (const entries of collected) applyLayer(baseState, entries, wants);
   }
 
   const envManifests: EnvManifest[] = [];

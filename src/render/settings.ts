@@ -99,6 +99,9 @@ export const RenderSettingsSchema = z.object({
 export type RenderSettings = z.infer<typeof RenderSettingsSchema>;
 export type RenderSettingsInput = z.input<typeof RenderSettingsSchema>;
 
+/** Settings to put over those a config implies; `builder` fields one by one. */
+export type SettingsOverrides = Omit<Partial<RenderSettingsInput>, 'builder'> & { builder?: Partial<RenderSettingsInput['builder']> };
+
 /** Pure: validates settings, reporting every problem with its dotted path. */
 export function parseRenderSettings(raw: unknown): RenderSettings {
   const res = RenderSettingsSchema.safeParse(raw);
@@ -116,7 +119,7 @@ export function parseRenderSettings(raw: unknown): RenderSettings {
  *
  * @example settingsFromConfig(config, { stepImage: 'reg.example/svcbuild@sha256:...' })
  */
-export function settingsFromConfig(config: Config, overrides: Partial<RenderSettingsInput> = {}, version = '0.1.0'): RenderSettings {
+export function settingsFromConfig(config: Config, overrides: SettingsOverrides = {}, version = '0.1.0'): RenderSettings {
   const prefix = `${config.registry.host}/${config.registry.namespace}`;
   const stepImage = overrides.stepImage ?? `${prefix}/svcbuild:${version}`;
   return parseRenderSettings({
