@@ -19,6 +19,9 @@ const COMMANDS: Record<string, CommandEntry> = {
   overlay: { summary: 'Compute the overlay zip of an image on top of its base image', load: () => import('./commands/overlay.js') },
   base: { summary: 'Build, list or inspect the curated base images', load: () => import('./commands/base.js') },
   registry: { summary: 'Start the local OCI registry on loopback', load: () => import('./commands/registry.js') },
+  serve: { summary: 'Start the HTTP API', load: () => import('./commands/serve.js') },
+  submit: { summary: 'Submit a project to a svcbuild server (--watch to follow it)', load: () => import('./commands/submit.js') },
+  token: { summary: 'Create API tokens for tenants', load: () => import('./commands/token.js') },
 };
 
 function usage(): string {

@@ -4,7 +4,7 @@
  * the archive, counts what it unpacks and writes the files without ever following a link.
  */
 import { createHash } from 'node:crypto';
-import { constants as fsc, createReadStream } from 'node:fs';
+import fs, { constants as fsc, createReadStream, type ReadStream } from 'node:fs';
 import { chmod, link, mkdir, open, rm, symlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -103,7 +103,7 @@ export async function extractArchive(input: string, dest: string, limits: Partia
       const run = new Extraction(dest, lim, size);
       await run.consume(format === 'zip' ? readZip(fh.fd, lim, run.budget) : readTar(fh.fd, format === 'tar.gz', run.budget));
       if (run.issues.length > 0) throw refused(run.issues);
-      return { format, files: run.files, bytes: run.budget.content, sha256 };
+      return { format, files: run.files, bytes: run.bytes, sha256 };
     } catch (err) {
       await rm(dest, { recursive: true, force: true });
       throw err;
@@ -139,15 +139,19 @@ class Budget {
     this.streamCeiling = lim.maxUnpackedBytes + lim.maxFiles * TAR_OVERHEAD_PER_ENTRY + TAR_OVERHEAD_BYTES;
   }
 
-  /** Refuses early when a header already declares more than is left (headers only ever shorten the run). */
+  /**
+   * Refuses early when a header already declares more than the unpacked limit leaves. Headers
+   * only ever shorten the run: the bytes are counted again as they come.
+   */
   declare(size: number): void {
-    this.check(this.content + size, this.content + size);
+    if (this.content + size > this.lim.maxUnpackedBytes) throw this.unpackedFatal();
   }
 
   /** Bytes of entry content, counted as they are read. */
   takeContent(n: number): void {
     this.content += n;
-    this.check(this.content, this.content);
+    if (this.content > this.lim.maxUnpackedBytes) throw this.unpackedFatal();
+    if (this.content > this.ratioAllowance) throw this.ratioFatal();
   }
 
   /** Bytes of the whole decompressed tar stream: headers and padding can be a bomb too. */
@@ -155,11 +159,6 @@ class Budget {
     this.stream += n;
     if (this.stream > this.ratioAllowance) throw this.ratioFatal();
     if (this.stream > this.streamCeiling) throw this.unpackedFatal();
-  }
-
-  private check(unpacked: number, forRatio: number): void {
-    if (unpacked > this.lim.maxUnpackedBytes) throw this.unpackedFatal();
-    if (forRatio > this.ratioAllowance) throw this.ratioFatal();
   }
 
   private unpackedFatal(): Fatal {
@@ -203,6 +202,7 @@ class Extraction {
   readonly issues: Issue[] = [];
   readonly budget: Budget;
   files = 0;
+  bytes = 0;
   private entries = 0;
   private readonly tree = new EntryTree();
 
@@ -264,7 +264,7 @@ class Extraction {
         this.budget.declare(entry.declaredSize);
         if (!writing) return skipThen(entry, undefined);
         for (const d of placed.newDirs) await makeDir(join(this.dest, d));
-        await writeFile(join(this.dest, path), fileMode(entry.mode), entry.content());
+        this.bytes += await writeFile(join(this.dest, path), fileMode(entry.mode), entry.content());
         this.files++;
         return undefined;
       }
@@ -330,11 +330,16 @@ async function makeDir(abs: string): Promise<void> {
 }
 
 /** Creates a new file (never an existing path, never through a link) and streams content in. */
-async function writeFile(abs: string, mode: number, content: AsyncIterable<Buffer>): Promise<void> {
+async function writeFile(abs: string, mode: number, content: AsyncIterable<Buffer>): Promise<number> {
   const fh: FileHandle = await open(abs, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600);
   try {
-    for await (const chunk of content) await fh.write(chunk);
+    let written = 0;
+    for await (const chunk of content) {
+      for (let at = 0; at < chunk.length; ) at += (await fh.write(chunk, at, chunk.length - at)).bytesWritten;
+      written += chunk.length;
+    }
     await fh.chmod(mode);
+    return written;
   } finally {
     await fh.close();
   }
@@ -351,15 +356,30 @@ async function readAll(content: AsyncIterable<Buffer>, max: number): Promise<str
   return Buffer.concat(chunks).toString('utf8');
 }
 
+/**
+ * A read stream over the whole upload through our own descriptor. Destroying an fs stream
+ * closes its descriptor even with autoClose off, so its close is made a no-op: the
+ * descriptor belongs to extractArchive, which reads the one file it checked several times.
+ */
+function readFd(fd: number): ReadStream {
+  return createReadStream('', { fd, start: 0, autoClose: false, fs: KEEP_OPEN });
+}
+
+const KEEP_OPEN = {
+  open: fs.open,
+  read: fs.read,
+  close: (_fd: number, cb: (err: NodeJS.ErrnoException | null) => void) => cb(null),
+};
+
 async function hashFile(fd: number): Promise<string> {
   const hash = createHash('sha256');
-  for await (const chunk of createReadStream('', { fd, start: 0, autoClose: false })) hash.update(chunk as Buffer);
+  for await (const chunk of readFd(fd)) hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
 /** The first `n` decompressed bytes of a gzip file (fewer if it is shorter or broken). */
 async function gunzipHead(fd: number, n: number): Promise<Buffer> {
-  const source = createReadStream('', { fd, start: 0, autoClose: false });
+  const source = readFd(fd);
   const gunzip = createGunzip();
   const chunks: Buffer[] = [];
   let got = 0;
@@ -402,7 +422,7 @@ const TAR_KINDS: Record<string, EntryKind> = {
 };
 
 async function* readTar(fd: number, gzipped: boolean, budget: Budget): AsyncGenerator<ArchiveEntry> {
-  const source = createReadStream('', { fd, start: 0, autoClose: false });
+  const source = readFd(fd);
   const gunzip = gzipped ? createGunzip() : undefined;
   const extract = tar.extract();
   const fail = (err: Error) => extract.destroy(err);
@@ -522,9 +542,8 @@ async function* readZip(fd: number, lim: ArchiveLimits, budget: Budget): AsyncGe
   } catch (err) {
     if (err instanceof Fatal) throw err;
     throw corrupt((err as Error).message, current);
-  } finally {
-    zip.close();
   }
+  // No zip.close(): it would close extractArchive's descriptor.
 }
 
 /** An entry's data, counted as it inflates, with its CRC checked at the end. */

@@ -8,6 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { computeOverlay, pushOverlay } from '../../overlay/index.js';
 import { RegistryClient } from '../../registry/client.js';
 import { LocalBuilder, type PipelineSteps } from './build.js';
+import type { ServiceRecord } from '../executor.js';
 
 /** The base env each kind of base image records in a sha256 manifest. */
 export const ENV_MANIFESTS: Record<string, Array<{ root: string; path: string }>> = {
@@ -63,6 +64,38 @@ export function localSteps(config: Config, home: string): PipelineSteps {
       return { ref: published.ref, version: published.version, digest: published.digest };
     },
   };
+}
+
+/** Republishes a service's chart with its changed configuration (no rebuild). */
+export async function republishService(config: Config, home: string, svc: ServiceRecord): Promise<ServiceRecord['chart']> {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const work = await mkdtemp(join(tmpdir(), 'svcbuild-republish-'));
+  try {
+    const values = renderServiceValues({
+      mode: 'image',
+      image: splitRef(svc.image),
+      base: splitRef(svc.base),
+      route: { kind: 'none', path: svc.config.route },
+      port: svc.config.port,
+      env: svc.config.env,
+      replicas: svc.config.replicas,
+      resources: { requests: { cpu: svc.config.cpu, memory: svc.config.memory }, limits: { memory: svc.config.memory } },
+      labels: { 'svcbuild.io/tenant': svc.tenant, 'svcbuild.io/build-id': svc.build },
+    });
+    const published = await publishServiceChart({
+      chartSrcDir: join(home, 'charts', 'platform-service'),
+      values,
+      name: svc.service,
+      version: `${chartVersionFor(svc.build)}.r${svc.revision}`,
+      appVersion: svc.build,
+      registry: config.registry,
+      workDir: work,
+    });
+    return { ref: published.ref, version: published.version, digest: published.digest };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
 }
 
 export function createLocalBuilder(config: Config, reporter: Reporter, home: string): LocalBuilder {

@@ -1,0 +1,52 @@
+/**
+ * Composition root of the API server: config -> executor -> app -> listen. The executor
+ * comes from config: local (state on disk) by default.
+ */
+import type { Server } from 'node:http';
+import { join } from 'node:path';
+import type { Config } from './config/schema.js';
+import { createApp } from './api/app.js';
+import { TokenStore } from './api/tokens.js';
+import type { Executor } from './executors/executor.js';
+import { LocalExecutor } from './executors/local/executor.js';
+import { LocalBuilder } from './executors/local/build.js';
+import { localSteps, republishService } from './executors/local/index.js';
+
+export interface Running {
+  server: Server;
+  port: number;
+  executor: Executor;
+  close(): Promise<void>;
+}
+
+export function createExecutor(config: Config, home: string): Executor {
+  const steps = localSteps(config, home);
+  return new LocalExecutor({
+    config,
+    builder: (reporter) => new LocalBuilder({ config, reporter, steps }),
+    republish: (svc) => republishService(config, home, svc),
+  });
+}
+
+export async function startServer(config: Config, home: string, opts: { port: number; host?: string; log?: (e: Record<string, unknown>) => void }): Promise<Running> {
+  const executor = createExecutor(config, home);
+  await executor.start();
+  const tokens = new TokenStore(join(config.stateDir, 'tokens.json'));
+  const app = createApp({ config, executor, tokens, log: opts.log });
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(opts.port, opts.host ?? '127.0.0.1', () => resolve(s));
+    s.once('error', reject);
+  });
+  const addr = server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  return {
+    server,
+    port,
+    executor,
+    async close() {
+      await new Promise<void>((r) => server.close(() => r()));
+      server.closeAllConnections();
+      await executor.stop();
+    },
+  };
+}
