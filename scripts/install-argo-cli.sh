@@ -25,10 +25,13 @@ installed_version() {
   [ -x "$ARGO_BIN" ] && "$ARGO_BIN" version --short 2>/dev/null | awk '{print $2}'
 }
 
-if [ "$(installed_version || true)" = "$ARGO_VERSION" ]; then
-  log "argo $ARGO_VERSION already at $ARGO_BIN"
-  exit 0
-fi
+# A build outside Argo's git tree reports "<version>+unknown" (no commit to show).
+case "$(installed_version || true)" in
+  "$ARGO_VERSION" | "$ARGO_VERSION+"*)
+    log "argo $ARGO_VERSION already at $ARGO_BIN"
+    exit 0
+    ;;
+esac
 
 command -v go >/dev/null 2>&1 || {
   log "go is not on PATH; install Go >= 1.24 first"

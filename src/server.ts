@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Config } from './config/schema.js';
 import { createApp } from './api/app.js';
 import { TokenStore } from './api/tokens.js';
+import type { ArchiveLimits } from './source/archive.js';
 import type { Executor } from './executors/executor.js';
 import { LocalExecutor } from './executors/local/executor.js';
 import { LocalBuilder } from './executors/local/build.js';
@@ -28,11 +29,11 @@ export function createExecutor(config: Config, home: string): Executor {
   });
 }
 
-export async function startServer(config: Config, home: string, opts: { port: number; host?: string; log?: (e: Record<string, unknown>) => void }): Promise<Running> {
+export async function startServer(config: Config, home: string, opts: { port: number; host?: string; log?: (e: Record<string, unknown>) => void; archiveLimits?: Partial<ArchiveLimits> }): Promise<Running> {
   const executor = createExecutor(config, home);
   await executor.start();
   const tokens = new TokenStore(join(config.stateDir, 'tokens.json'));
-  const app = createApp({ config, executor, tokens, log: opts.log });
+  const app = createApp({ config, executor, tokens, log: opts.log, archiveLimits: opts.archiveLimits });
   const server = await new Promise<Server>((resolve, reject) => {
     const s = app.listen(opts.port, opts.host ?? '127.0.0.1', () => resolve(s));
     s.once('error', reject);

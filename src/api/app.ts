@@ -14,7 +14,8 @@ import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import type { Config } from '../config/schema.js';
 import { BUILD_STATUSES, BuildSpecSchema, GitBuildRequestSchema, TERMINAL, type BuildRecord, type BuildSpec } from '../domain/build.js';
-import { AuthError, InputError, NotFoundError, SvcbuildError, type Issue } from '../errors.js';
+import { AuthError, InputError, NotFoundError, SvcbuildError, throwIfIssues, type Issue } from '../errors.js';
+import { checkServiceName } from '../domain/names.js';
 import type { Executor } from '../executors/executor.js';
 import { extractArchive, DEFAULT_ARCHIVE_LIMITS, type ArchiveLimits } from '../source/archive.js';
 import { Metrics } from './metrics.js';
@@ -156,8 +157,17 @@ export function createApp(deps: AppDeps): express.Express {
     }
     const type = req.get('content-type') ?? '';
     let result: { record: BuildRecord; created: boolean };
+    const checkSpec = (spec: BuildSpec) => {
+      if (spec.name !== undefined) throwIfIssues('invalid build request', checkServiceName(spec.name, tenant, 'spec.name'));
+    };
     if (type.startsWith('multipart/form-data')) {
       const { spec, dir, info } = await receiveArchive(req, limits);
+      try {
+        checkSpec(spec);
+      } catch (e) {
+        await rm(dir, { recursive: true, force: true });
+        throw e;
+      }
       try {
         result = await deps.executor.submit({ tenant, spec, source: { type: 'archive', dir, info }, idempotencyKey });
       } catch (e) {
@@ -168,6 +178,7 @@ export function createApp(deps: AppDeps): express.Express {
       const body = await readJson(req, 64 * 1024);
       const parsed = GitBuildRequestSchema.safeParse(body);
       if (!parsed.success) throw new InputError('invalid build request', zodIssues(parsed.error, ''));
+      checkSpec(parsed.data.spec);
       result = await deps.executor.submit({ tenant, spec: parsed.data.spec, source: { type: 'git', git: parsed.data.git }, idempotencyKey });
     } else {
       throw new InputError('unsupported content type', [

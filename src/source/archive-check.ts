@@ -75,7 +75,9 @@ export function hasTarMagic(block: Uint8Array): boolean {
 export function notAnArchiveMessage(detected: DetectedFormat, head: Uint8Array): string {
   if (detected === 'empty') return `the upload is empty (0 bytes); ${ACCEPTED}`;
   if (detected === 'gzip') return `the upload is gzip-compressed but does not hold a tar archive; ${ACCEPTED}`;
-  const first = Buffer.from(head.subarray(0, 4)).toString('hex').replace(/(..)(?!$)/g, '$1 ');
+  const first = Buffer.from(head.subarray(0, 4))
+    .toString('hex')
+    .replace(/(..)(?!$)/g, '$1 ');
   return `the upload is not a zip, tar.gz or tar archive (it starts with bytes ${first}; the format is recognised by content, not by file name); ${ACCEPTED}`;
 }
 
@@ -96,29 +98,41 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 export function normaliseEntryPath(name: string, maxPathLength: number): PathCheck {
   if (name.length === 0) return { problem: 'the entry has an empty name; re-create the archive' };
   if (CONTROL.test(name)) {
-    return { problem: 'the name contains control characters (such as NUL, tab or newline); rename the file using printable characters' };
+    return {
+      problem: 'the name contains control characters (such as NUL, tab or newline); rename the file using printable characters',
+    };
   }
   if (name.includes('\uFFFD')) {
-    return { problem: 'the name is not valid UTF-8; rename the file or create the archive with UTF-8 names' };
+    return {
+      problem: 'the name is not valid UTF-8; rename the file or create the archive with UTF-8 names',
+    };
   }
   const slashed = name.replace(/\\/g, '/');
   if (slashed.startsWith('/') || /^[A-Za-z]:/.test(slashed)) {
-    return { problem: "the path is absolute; archive the project with paths relative to its root (e.g. 'src/app.py')" };
+    return {
+      problem: "the path is absolute; archive the project with paths relative to its root (e.g. 'src/app.py')",
+    };
   }
   const raw = slashed.split('/');
   if (raw.includes('..')) {
     return {
-      problem: "the path contains '..', which would write outside the project (zip slip); archive the project with paths relative to its root and no '..'",
+      problem:
+        "the path contains '..', which would write outside the project (zip slip); archive the project with paths relative to its root and no '..'",
     };
   }
   const segments = raw.filter((s) => s !== '' && s !== '.');
   if (segments.length === 0) return { root: true };
   const path = segments.join('/');
   const bytes = Buffer.byteLength(path);
-  if (bytes > maxPathLength) return { problem: `the path is ${bytes} bytes long, over the limit of ${maxPathLength}; shorten it` };
+  if (bytes > maxPathLength)
+    return {
+      problem: `the path is ${bytes} bytes long, over the limit of ${maxPathLength}; shorten it`,
+    };
   const longest = Math.max(...segments.map((s) => Buffer.byteLength(s)));
   if (longest > MAX_SEGMENT_BYTES) {
-    return { problem: `a name in the path is ${longest} bytes long, over the file system limit of ${MAX_SEGMENT_BYTES}; shorten it` };
+    return {
+      problem: `a name in the path is ${longest} bytes long, over the file system limit of ${MAX_SEGMENT_BYTES}; shorten it`,
+    };
   }
   return { path };
 }
@@ -132,12 +146,19 @@ export type LinkCheck = { target: string } | { problem: string };
  * whole archive is known ({@link EntryTree.linkProblems}).
  */
 export function checkSymlinkTarget(linkPath: string, rawTarget: string): LinkCheck {
-  if (rawTarget.length === 0) return { problem: 'the symbolic link has an empty target; remove it or point it to a file inside the project' };
+  if (rawTarget.length === 0)
+    return {
+      problem: 'the symbolic link has an empty target; remove it or point it to a file inside the project',
+    };
   if (Buffer.byteLength(rawTarget) > MAX_LINK_TARGET_BYTES) {
-    return { problem: `the symbolic link target is longer than ${MAX_LINK_TARGET_BYTES} bytes; shorten it` };
+    return {
+      problem: `the symbolic link target is longer than ${MAX_LINK_TARGET_BYTES} bytes; shorten it`,
+    };
   }
   if (CONTROL.test(rawTarget) || rawTarget.includes('\uFFFD')) {
-    return { problem: 'the symbolic link target contains control characters or invalid UTF-8; point it to a file inside the project' };
+    return {
+      problem: 'the symbolic link target contains control characters or invalid UTF-8; point it to a file inside the project',
+    };
   }
   const target = rawTarget.replace(/\\/g, '/');
   if (target.startsWith('/') || /^[A-Za-z]:/.test(target)) {
@@ -196,7 +217,9 @@ export class EntryTree {
       const parent = segments.slice(0, i).join('/');
       const found = this.nodes.get(parent);
       if (found === 'file') {
-        return { problem: `its parent '${display(parent)}' is a file in the archive, not a directory; re-create the archive` };
+        return {
+          problem: `its parent '${display(parent)}' is a file in the archive, not a directory; re-create the archive`,
+        };
       }
       if (found === 'symlink') {
         return {
@@ -209,9 +232,13 @@ export class EntryTree {
     if (existing !== undefined) {
       if (existing === 'dir' && kind === 'dir') return { newDirs: [] };
       if (existing === 'dir' || kind === 'dir') {
-        return { problem: 'the path is used both as a file and as a directory in the archive; re-create the archive' };
+        return {
+          problem: 'the path is used both as a file and as a directory in the archive; re-create the archive',
+        };
       }
-      return { problem: 'the path appears more than once in the archive; re-create the archive so each path appears once' };
+      return {
+        problem: 'the path appears more than once in the archive; re-create the archive so each path appears once',
+      };
     }
     if (kind === 'dir') newDirs.push(path);
     for (const d of newDirs) this.nodes.set(d, 'dir');

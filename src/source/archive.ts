@@ -234,7 +234,10 @@ class Extraction {
 
   private add(issue: Issue): void {
     if (this.issues.length >= MAX_ISSUES) {
-      this.issues.push({ path: 'source', message: `more than ${MAX_ISSUES} problems were found; fix the ones listed and upload again` });
+      this.issues.push({
+        path: 'source',
+        message: `more than ${MAX_ISSUES} problems were found; fix the ones listed and upload again`,
+      });
       throw new TooManyIssues();
     }
     this.issues.push(issue);
@@ -271,7 +274,8 @@ class Extraction {
       case 'symlink': {
         let raw = entry.linkTarget;
         if (raw === undefined) {
-          if (entry.declaredSize > MAX_LINK_TARGET_BYTES) return `the symbolic link target is longer than ${MAX_LINK_TARGET_BYTES} bytes; shorten it`;
+          if (entry.declaredSize > MAX_LINK_TARGET_BYTES)
+            return `the symbolic link target is longer than ${MAX_LINK_TARGET_BYTES} bytes; shorten it`;
           raw = await readAll(entry.content(), MAX_LINK_TARGET_BYTES);
         }
         const target = checkSymlinkTarget(path, raw);
@@ -335,7 +339,7 @@ async function writeFile(abs: string, mode: number, content: AsyncIterable<Buffe
   try {
     let written = 0;
     for await (const chunk of content) {
-      for (let at = 0; at < chunk.length; ) at += (await fh.write(chunk, at, chunk.length - at)).bytesWritten;
+      for (let at = 0; at < chunk.length;) at += (await fh.write(chunk, at, chunk.length - at)).bytesWritten;
       written += chunk.length;
     }
     await fh.chmod(mode);
@@ -350,7 +354,11 @@ async function readAll(content: AsyncIterable<Buffer>, max: number): Promise<str
   let n = 0;
   for await (const chunk of content) {
     n += chunk.length;
-    if (n > max) throw new Fatal({ path: 'source', message: `a symbolic link target is longer than ${max} bytes; shorten it` });
+    if (n > max)
+      throw new Fatal({
+        path: 'source',
+        message: `a symbolic link target is longer than ${max} bytes; shorten it`,
+      });
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
@@ -362,7 +370,12 @@ async function readAll(content: AsyncIterable<Buffer>, max: number): Promise<str
  * descriptor belongs to extractArchive, which reads the one file it checked several times.
  */
 function readFd(fd: number): ReadStream {
-  return createReadStream('', { fd, start: 0, autoClose: false, fs: KEEP_OPEN });
+  return createReadStream('', {
+    fd,
+    start: 0,
+    autoClose: false,
+    fs: KEEP_OPEN,
+  });
 }
 
 const KEEP_OPEN = {
@@ -446,9 +459,14 @@ async function* readTar(fd: number, gzipped: boolean, budget: Budget): AsyncGene
       const header = stream.header;
       current = header.name;
       const body = async function* (): AsyncGenerator<Buffer> {
-        for await (const chunk of stream as AsyncIterable<Buffer>) {
-          budget.takeContent(chunk.length);
-          yield chunk;
+        try {
+          for await (const chunk of stream as AsyncIterable<Buffer>) {
+            budget.takeContent(chunk.length);
+            yield chunk;
+          }
+        } catch (err) {
+          if (err instanceof Fatal) throw err;
+          throw corrupt((err as Error).message, header.name);
         }
       };
       let consumed = false;
@@ -459,7 +477,7 @@ async function* readTar(fd: number, gzipped: boolean, budget: Budget): AsyncGene
       const entry: ArchiveEntry = {
         name: header.name,
         kind: (header.type !== null && TAR_KINDS[header.type]) || 'unknown',
-        kindDetail: `tar type ${header.type ?? 'not known to tar'}`,
+        kindDetail: header.type === null ? 'a tar type flag such as a GNU sparse file or volume label' : `tar type ${header.type}`,
         mode: header.mode ?? 0,
         declaredSize: header.size ?? 0,
         linkTarget: header.type === 'symlink' || header.type === 'link' ? (header.linkname ?? '') : undefined,
@@ -501,7 +519,12 @@ const ZIP_KINDS: Record<number, EntryKind> = {
 async function* readZip(fd: number, lim: ArchiveLimits, budget: Budget): AsyncGenerator<ArchiveEntry> {
   let zip: yauzl.ZipFile;
   try {
-    zip = await yauzl.fromFdPromise(fd, { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true });
+    zip = await yauzl.fromFdPromise(fd, {
+      lazyEntries: true,
+      autoClose: false,
+      decodeStrings: false,
+      validateEntrySizes: true,
+    });
   } catch (err) {
     throw corrupt((err as Error).message);
   }

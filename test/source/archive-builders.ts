@@ -33,10 +33,12 @@ export function buildZip(entries: ZipSpec[]): Buffer {
     const localName = e.localName === undefined ? name : Buffer.isBuffer(e.localName) ? e.localName : Buffer.from(e.localName, 'utf8');
     const method = e.precompressed ? 8 : (e.method ?? 0);
     const raw = e.data ?? Buffer.alloc(0);
-    const stored = e.precompressed ? e.precompressed.data : method === 8 ? deflateRawSync(raw) : raw;
+    const flags = e.flags ?? 0x800;
+    // Traditional encryption puts a 12-byte header before the data (left as zeros here).
+    const packed = e.precompressed ? e.precompressed.data : method === 8 ? deflateRawSync(raw) : raw;
+    const stored = (flags & 1) !== 0 ? Buffer.concat([Buffer.alloc(12), packed]) : packed;
     const size = e.precompressed ? e.precompressed.size : raw.length;
     const crc = e.crc ?? (e.precompressed ? e.precompressed.crc : crc32(raw));
-    const flags = e.flags ?? 0x800;
     const local = Buffer.alloc(30);
     local.writeUInt32LE(0x04034b50, 0);
     local.writeUInt16LE(20, 4);
@@ -84,9 +86,15 @@ const CHUNK = 16 * 1024 * 1024;
  * compressed once with a full flush, which makes it independent of what precedes it, and
  * repeated. 1 GiB of zeros comes out near 1 MiB, in milliseconds.
  */
-export function deflatedZeros(bytes: number): { segments: Buffer[]; crc: number } {
+export function deflatedZeros(bytes: number): {
+  segments: Buffer[];
+  crc: number;
+} {
   const zeros = Buffer.alloc(CHUNK);
-  const segment = deflateRawSync(zeros, { level: 9, finishFlush: constants.Z_FULL_FLUSH });
+  const segment = deflateRawSync(zeros, {
+    level: 9,
+    finishFlush: constants.Z_FULL_FLUSH,
+  });
   const segments: Buffer[] = [];
   let crc = 0;
   for (let done = 0; done < bytes; done += CHUNK) {
@@ -108,10 +116,15 @@ export function zipBomb(bytes: number): Buffer {
  * empty file followed by `bytes` of zero blocks (a bomb made of padding alone).
  */
 export function tarGzBomb(bytes: number, fileHoldsZeros = true): Buffer {
-  const header = tarHeader({ name: fileHoldsZeros ? 'zeros.bin' : 'empty.txt', size: fileHoldsZeros ? bytes : 0 });
+  const header = tarHeader({
+    name: fileHoldsZeros ? 'zeros.bin' : 'empty.txt',
+    size: fileHoldsZeros ? bytes : 0,
+  });
   const { segments } = deflatedZeros(bytes);
   const trailer = Buffer.alloc(1024);
-  const headDeflated = deflateRawSync(header, { finishFlush: constants.Z_FULL_FLUSH });
+  const headDeflated = deflateRawSync(header, {
+    finishFlush: constants.Z_FULL_FLUSH,
+  });
   const tail = deflateRawSync(trailer);
   // CRC-32 of header + zeros + trailer, computed in that order.
   let crc = crc32(header);
@@ -143,14 +156,17 @@ export function tarHeader(opts: { name: string; size: number; mode?: number }): 
   return b;
 }
 
-export type TarSpec = tar.Headers & { data?: string | Buffer };
+export type TarSpec = Partial<tar.Header> & {
+  name: string;
+  data?: string | Buffer;
+};
 
 /** A tar (gzipped unless `gzip: false`) written with tar-stream, which writes whatever it is told. */
 export async function buildTar(entries: TarSpec[], gzip = true): Promise<Buffer> {
   const pack = tar.pack();
   const out: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {
-    pack.on('data', (c: Buffer) => out.push(c));
+    pack.on('data', (c: unknown) => out.push(c as Buffer));
     pack.on('end', () => resolve());
     pack.on('error', reject);
   });

@@ -34,7 +34,10 @@ afterAll(async () => {
 /** A fresh upload path and a destination whose parent does not exist yet either. */
 function place(): { input: string; dest: string } {
   counter++;
-  return { input: join(work, `upload-${counter}`), dest: join(work, `build-${counter}`, 'project') };
+  return {
+    input: join(work, `upload-${counter}`),
+    dest: join(work, `build-${counter}`, 'project'),
+  };
 }
 
 /** Extracts `bytes`, expects an InputError, checks nothing was left behind, gives its issues. */
@@ -123,7 +126,12 @@ describe('extractArchive: good archives', () => {
     // WHEN it is extracted
     const result = await extractArchive(input, dest);
     // THEN every file is there with a normalised mode, and links inside the root are kept
-    expect(result).toEqual({ format: 'zip', files: 10, bytes: PROJECT_BYTES, sha256: sha256(bytes) });
+    expect(result).toEqual({
+      format: 'zip',
+      files: 10,
+      bytes: PROJECT_BYTES,
+      sha256: sha256(bytes),
+    });
     expect(await listTree(dest)).toEqual(PROJECT_TREE);
   });
 
@@ -135,7 +143,12 @@ describe('extractArchive: good archives', () => {
     // WHEN it is extracted
     const result = await extractArchive(input, dest);
     // THEN the tree is the same as from the zip
-    expect(result).toEqual({ format: 'tar.gz', files: 10, bytes: PROJECT_BYTES - 12, sha256: sha256(await readFile(input)) });
+    expect(result).toEqual({
+      format: 'tar.gz',
+      files: 10,
+      bytes: PROJECT_BYTES - 12,
+      sha256: sha256(await readFile(input)),
+    });
     expect(await listTree(dest)).toEqual(PROJECT_TREE);
     // AND the hard link shares its inode with its target (its bytes were not written twice)
     expect((await lstat(join(dest, 'src/same.py'))).ino).toBe((await lstat(join(dest, 'src/app.py'))).ino);
@@ -153,12 +166,22 @@ describe('extractArchive: good archives', () => {
     const { input, dest } = place();
     await writeFile(input, tarBytes);
     // WHEN extracted THEN the format is tar and the repeated directory is harmless
-    expect(await extractArchive(input, dest)).toEqual({ format: 'tar', files: 1, bytes: 1, sha256: sha256(tarBytes) });
+    expect(await extractArchive(input, dest)).toEqual({
+      format: 'tar',
+      files: 1,
+      bytes: 1,
+      sha256: sha256(tarBytes),
+    });
     expect(await listTree(dest)).toEqual(['a: dir 0755', 'a/b.txt: file 0644 "b"']);
     // AND GIVEN the 22-byte empty zip WHEN extracted THEN an empty directory results
     const empty = place();
     await writeFile(empty.input, buildZip([]));
-    expect(await extractArchive(empty.input, empty.dest)).toEqual({ format: 'zip', files: 0, bytes: 0, sha256: sha256(buildZip([])) });
+    expect(await extractArchive(empty.input, empty.dest)).toEqual({
+      format: 'zip',
+      files: 0,
+      bytes: 0,
+      sha256: sha256(buildZip([])),
+    });
     expect(await readdir(empty.dest)).toEqual([]);
   });
 
@@ -206,7 +229,10 @@ describe('extractArchive: not an archive, or too big', () => {
   it('refuses a gzip file that holds no tar', async () => {
     // GIVEN gzipped text WHEN extracted THEN it is refused as gzip without a tar
     expect(await refused(gzipSync(Buffer.from('hello\n'.repeat(200))))).toEqual([
-      { path: 'source', message: `the upload is gzip-compressed but does not hold a tar archive; ${ACCEPTED}` },
+      {
+        path: 'source',
+        message: `the upload is gzip-compressed but does not hold a tar archive; ${ACCEPTED}`,
+      },
     ]);
   });
 
@@ -229,7 +255,11 @@ describe('extractArchive: not an archive, or too big', () => {
       'the archive holds more than 3 entries (files, directories and links); leave dependencies and generated files (node_modules, .venv, dist) out of the upload';
     // WHEN extracted THEN both formats are refused
     expect(await refused(buildZip(names.map((name) => ({ name }))), { maxFiles: 3 })).toEqual([{ path: 'source', message }]);
-    expect(await refused(await buildTar(names.map((name) => ({ name }))), { maxFiles: 3 })).toEqual([{ path: 'source', message }]);
+    expect(
+      await refused(await buildTar(names.map((name) => ({ name }))), {
+        maxFiles: 3,
+      }),
+    ).toEqual([{ path: 'source', message }]);
   });
 
   it('refuses content over the unpacked limit', async () => {
@@ -237,8 +267,16 @@ describe('extractArchive: not an archive, or too big', () => {
     const data = Buffer.from(Array.from({ length: 5000 }, (_, i) => (i * 7919) % 251));
     const message = 'the archive unpacks to more than 1000 bytes; leave large files, dependencies and build outputs out of the upload';
     // WHEN extracted as a zip and as a tar.gz THEN both are refused
-    expect(await refused(buildZip([{ name: 'big.bin', data, method: 8 }]), { maxUnpackedBytes: 1000 })).toEqual([{ path: 'source', message }]);
-    expect(await refused(await buildTar([{ name: 'big.bin', data }]), { maxUnpackedBytes: 1000 })).toEqual([{ path: 'source', message }]);
+    expect(
+      await refused(buildZip([{ name: 'big.bin', data, method: 8 }]), {
+        maxUnpackedBytes: 1000,
+      }),
+    ).toEqual([{ path: 'source', message }]);
+    expect(
+      await refused(await buildTar([{ name: 'big.bin', data }]), {
+        maxUnpackedBytes: 1000,
+      }),
+    ).toEqual([{ path: 'source', message }]);
   });
 });
 
@@ -251,7 +289,10 @@ describe('extractArchive: decompression bombs', () => {
     const bomb = zipBomb(GiB);
     // WHEN extracted with the default limits THEN the declared size is over the 512 MiB limit
     expect(await refused(bomb)).toEqual([
-      { path: 'source', message: 'the archive unpacks to more than 536870912 bytes; leave large files, dependencies and build outputs out of the upload' },
+      {
+        path: 'source',
+        message: 'the archive unpacks to more than 536870912 bytes; leave large files, dependencies and build outputs out of the upload',
+      },
     ]);
   });
 
@@ -329,13 +370,22 @@ describe('extractArchive: hostile names', () => {
     expect(await refused(zip, { maxPathLength: 300 })).toEqual([
       { path: 'source/x\\x00y.txt', message: CONTROL },
       { path: 'source/a\\x0ab.txt', message: CONTROL },
-      { path: 'source/a\uFFFDb', message: 'the name is not valid UTF-8; rename the file or create the archive with UTF-8 names' },
-      { path: `source/${'n'.repeat(200)}…`, message: 'a name in the path is 256 bytes long, over the file system limit of 255; shorten it' },
+      {
+        path: 'source/a\uFFFDb',
+        message: 'the name is not valid UTF-8; rename the file or create the archive with UTF-8 names',
+      },
+      {
+        path: `source/${'n'.repeat(200)}…`,
+        message: 'a name in the path is 256 bytes long, over the file system limit of 255; shorten it',
+      },
     ]);
     // AND GIVEN the 31-byte path alone and a limit of 30 WHEN extracted THEN it is too long
     const long = buildZip([{ name: 'abcdefghij/abcdefghij/abcdefghi', data: Buffer.from('x') }]);
     expect(await refused(long, { maxPathLength: 30 })).toEqual([
-      { path: 'source/abcdefghij/abcdefghij/abcdefghi', message: 'the path is 31 bytes long, over the limit of 30; shorten it' },
+      {
+        path: 'source/abcdefghij/abcdefghij/abcdefghi',
+        message: 'the path is 31 bytes long, over the limit of 30; shorten it',
+      },
     ]);
   });
 });
@@ -354,11 +404,13 @@ describe('extractArchive: links and special files', () => {
     expect(await refused(bytes)).toEqual([
       {
         path: 'source/passwd',
-        message: "the symbolic link points to the absolute path '/etc/passwd', outside the project; make it a relative link to a file inside the project",
+        message:
+          "the symbolic link points to the absolute path '/etc/passwd', outside the project; make it a relative link to a file inside the project",
       },
       {
         path: 'source/sub/up',
-        message: "the symbolic link points to '../../outside', which resolves outside the project; make it point to a file inside the project",
+        message:
+          "the symbolic link points to '../../outside', which resolves outside the project; make it point to a file inside the project",
       },
       {
         path: 'source/sneaky',
@@ -379,10 +431,17 @@ describe('extractArchive: links and special files', () => {
     expect(await refused(zip)).toEqual([
       {
         path: 'source/passwd',
-        message: "the symbolic link points to the absolute path '/etc/passwd', outside the project; make it a relative link to a file inside the project",
+        message:
+          "the symbolic link points to the absolute path '/etc/passwd', outside the project; make it a relative link to a file inside the project",
       },
-      { path: 'source/loop-a', message: 'the symbolic link is part of a loop or of a chain of more than 40 links; remove the loop' },
-      { path: 'source/loop-b', message: 'the symbolic link is part of a loop or of a chain of more than 40 links; remove the loop' },
+      {
+        path: 'source/loop-a',
+        message: 'the symbolic link is part of a loop or of a chain of more than 40 links; remove the loop',
+      },
+      {
+        path: 'source/loop-b',
+        message: 'the symbolic link is part of a loop or of a chain of more than 40 links; remove the loop',
+      },
     ]);
   });
 
@@ -397,7 +456,8 @@ describe('extractArchive: links and special files', () => {
     expect(await refused(bytes)).toEqual([
       {
         path: 'source/lnk/x.txt',
-        message: "its parent 'lnk' is a symbolic link in the archive; entries are never written through links: re-create the archive without the link",
+        message:
+          "its parent 'lnk' is a symbolic link in the archive; entries are never written through links: re-create the archive without the link",
       },
     ]);
   });
@@ -415,9 +475,18 @@ describe('extractArchive: links and special files', () => {
     // WHEN extracted THEN the three bad links are refused
     const tail = 're-create the archive without hard links (tar --hard-dereference)';
     expect(await refused(bytes)).toEqual([
-      { path: 'source/shadow', message: `the hard link points to '/etc/shadow', outside the project; ${tail}` },
-      { path: 'source/early', message: `the hard link points to 'later.txt', which is not a regular file earlier in the archive; ${tail}` },
-      { path: 'source/to-dir', message: `the hard link points to 'd', which is not a regular file earlier in the archive; ${tail}` },
+      {
+        path: 'source/shadow',
+        message: `the hard link points to '/etc/shadow', outside the project; ${tail}`,
+      },
+      {
+        path: 'source/early',
+        message: `the hard link points to 'later.txt', which is not a regular file earlier in the archive; ${tail}`,
+      },
+      {
+        path: 'source/to-dir',
+        message: `the hard link points to 'd', which is not a regular file earlier in the archive; ${tail}`,
+      },
     ]);
   });
 
@@ -430,12 +499,21 @@ describe('extractArchive: links and special files', () => {
     ]);
     // WHEN extracted THEN each is refused by kind
     expect(await refused(bytes)).toEqual([
-      { path: 'source/null', message: `the entry is a character device; ${NOT_ACCEPTED}` },
-      { path: 'source/sda', message: `the entry is a block device; ${NOT_ACCEPTED}` },
+      {
+        path: 'source/null',
+        message: `the entry is a character device; ${NOT_ACCEPTED}`,
+      },
+      {
+        path: 'source/sda',
+        message: `the entry is a block device; ${NOT_ACCEPTED}`,
+      },
       { path: 'source/pipe', message: `the entry is a FIFO; ${NOT_ACCEPTED}` },
     ]);
     expect(await refused(buildZip([{ name: 'sock', mode: 0o140755 }]))).toEqual([
-      { path: 'source/sock', message: `the entry is a socket; ${NOT_ACCEPTED}` },
+      {
+        path: 'source/sock',
+        message: `the entry is a socket; ${NOT_ACCEPTED}`,
+      },
     ]);
   });
 });
@@ -459,7 +537,10 @@ describe('extractArchive: duplicates and clashes', () => {
     expect(await refused(zip)).toEqual([
       { path: 'source/a.txt', message: DUPLICATE },
       { path: 'source/./dir//b.txt', message: DUPLICATE },
-      { path: 'source/f/inside.txt', message: "its parent 'f' is a file in the archive, not a directory; re-create the archive" },
+      {
+        path: 'source/f/inside.txt',
+        message: "its parent 'f' is a file in the archive, not a directory; re-create the archive",
+      },
       { path: 'source/g', message: FILE_AND_DIR },
       { path: 'source/h', message: FILE_AND_DIR },
     ]);
@@ -472,14 +553,22 @@ describe('extractArchive: malformed zips', () => {
     const zip = buildZip([
       { name: 'secret.txt', data: Buffer.from('x'), flags: 0x801 },
       { name: 'bz.txt', data: Buffer.from('x'), method: 12 },
-      { name: 'innocent.txt', localName: '../evil.txt', data: Buffer.from('x') },
+      {
+        name: 'innocent.txt',
+        localName: '../evil.txt',
+        data: Buffer.from('x'),
+      },
     ]);
     // WHEN extracted THEN each is refused
     expect(await refused(zip)).toEqual([
-      { path: 'source/secret.txt', message: 'the entry is encrypted; upload an archive without a password' },
+      {
+        path: 'source/secret.txt',
+        message: 'the entry is encrypted; upload an archive without a password',
+      },
       {
         path: 'source/bz.txt',
-        message: 'the entry uses compression method 12, which is not supported; re-create the archive with deflate (the default of zip tools)',
+        message:
+          'the entry uses compression method 12, which is not supported; re-create the archive with deflate (the default of zip tools)',
       },
       {
         path: 'source/innocent.txt',
@@ -494,12 +583,44 @@ describe('extractArchive: malformed zips', () => {
     const zip = buildZip([{ name: 'bad.txt', data: Buffer.from('hello'), crc: 1234 }]);
     // WHEN extracted THEN the archive is called corrupt, naming the entry
     expect(await refused(zip)).toEqual([
-      { path: 'source/bad.txt', message: 'the archive is corrupt or truncated (CRC-32 mismatch); re-create it and upload again' },
+      {
+        path: 'source/bad.txt',
+        message: 'the archive is corrupt or truncated (CRC-32 mismatch); re-create it and upload again',
+      },
     ]);
     // AND GIVEN a tar.gz cut in the middle of its content WHEN extracted THEN it is corrupt
-    const whole = await buildTar([{ name: 'data.bin', data: Buffer.from(Array.from({ length: 20_000 }, (_, i) => (i * 31) % 256)) }]);
+    const whole = await buildTar([
+      {
+        name: 'data.bin',
+        data: Buffer.from(Array.from({ length: 20_000 }, (_, i) => (i * 31) % 256)),
+      },
+    ]);
     const issues = await refused(whole.subarray(0, Math.floor(whole.length / 2)));
     expect(issues.map((i) => i.path)).toEqual(['source/data.bin']);
     expect(issues[0]?.message).toMatch(/^the archive is corrupt or truncated \(.+\); re-create it and upload again$/);
+  });
+});
+
+describe('extractArchive: many problems', () => {
+  it('lists the first 100 problems, then says there are more', async () => {
+    // GIVEN 150 zip-slip entries
+    const zip = buildZip(
+      Array.from({ length: 150 }, (_, i) => ({
+        name: `../evil-${i}`,
+        data: Buffer.from('x'),
+      })),
+    );
+    // WHEN extracted
+    const issues = await refused(zip);
+    // THEN 100 are listed and one more says the rest were left out
+    expect(issues).toHaveLength(101);
+    expect(issues[99]).toEqual({
+      path: 'source/../evil-99',
+      message: ZIP_SLIP,
+    });
+    expect(issues[100]).toEqual({
+      path: 'source',
+      message: 'more than 100 problems were found; fix the ones listed and upload again',
+    });
   });
 });
