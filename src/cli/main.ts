@@ -21,6 +21,8 @@ const COMMANDS: Record<string, CommandEntry> = {
   registry: { summary: 'Start the local OCI registry on loopback', load: () => import('./commands/registry.js') },
   serve: { summary: 'Start the HTTP API', load: () => import('./commands/serve.js') },
   submit: { summary: 'Submit a project to a svcbuild server (--watch to follow it)', load: () => import('./commands/submit.js') },
+  render: { summary: 'Render the WorkflowTemplates as YAML (for kubectl or GitOps)', load: () => import('./commands/render.js') },
+  install: { summary: 'Install the WorkflowTemplates and RBAC into a cluster (server-side apply)', load: () => import('./commands/install.js') },
   token: { summary: 'Create API tokens for tenants', load: () => import('./commands/token.js') },
 };
 

@@ -179,7 +179,7 @@ export class LocalExecutor implements Executor {
     const enqueue = (fn: () => Promise<void>) => (chain = chain.then(fn, fn));
     const reporter: Reporter = {
       step: (s) => {
-        enqueue(async () => {
+        void enqueue(async () => {
           const i = rec.steps.findIndex((x) => x.name === s.name);
           if (i >= 0) rec.steps[i] = s;
           else rec.steps.push(s);
@@ -187,7 +187,9 @@ export class LocalExecutor implements Executor {
           await this.save(rec);
         });
       },
-      log: (step, line) => enqueue(() => this.log(rec.id, `[${step}] ${line}`)),
+      log: (step, line) => {
+        void enqueue(() => this.log(rec.id, `[${step}] ${line}`));
+      },
     };
     try {
       const projectDir = await this.prepareSource(rec, reporter, abort.signal);
