@@ -55,7 +55,7 @@ pid_alive() {
   [ -f "$1" ] || return 1
   pid="$(cat "$1")"
   [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
-  tr '\0' '\n' <"/proc/$pid/cmdline" | head -1 | grep -qx "$2"
+  tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -1 | grep -qx "$2"
 }
 
 stop_pid() {
@@ -142,17 +142,32 @@ make_pki() {
   chmod 0600 "$pki/sa.key"
 }
 
+# wait_http NAME TIMEOUT LOGFILE PIDFILE CURL-ARGS...: until the URL answers 2xx.
 wait_http() {
-  local what="$1" timeout="$2" logfile="$3"; shift 3
+  local what="$1" timeout="$2" logfile="$3" pidfile="$4"; shift 4
   local deadline=$((SECONDS + timeout))
   until curl -fsS --max-time 2 "$@" >/dev/null 2>&1; do
+    # kill -0, not pid_alive: right after the start, the pid may still be `setsid` (not yet exec'd).
+    if ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+      log "$what exited (log: $logfile)"
+      return 1
+    fi
     if [ $SECONDS -ge $deadline ]; then
-      log "$what not ready after ${timeout}s; last lines of $logfile:"
-      tail -n 30 "$logfile" >&2 || true
+      log "$what not ready after ${timeout}s (log: $logfile)"
       return 1
     fi
     sleep 0.2
   done
+}
+
+# A failed `up` shows the end of the logs, then removes what it started.
+fail_up() {
+  local f
+  for f in "$RUN/etcd.log" "$RUN/apiserver.log"; do
+    [ -f "$f" ] && { log "last lines of $f:"; tail -n 20 "$f" >&2; }
+  done
+  cmd_down
+  exit 1
 }
 
 running() {
@@ -179,9 +194,6 @@ cmd_up() {
   command -v openssl >/dev/null || die "openssl is needed"
   [ -x "$KUBECTL" ] || die "kubectl not found (set KUBECTL)"
 
-  mkdir -p "$RUN"
-  touch "$RUN/$MARKER"
-  local t_up=$SECONDS
 
   local etcd_port="${SVCBUILD_BED_ETCD_PORT:-$(free_port)}"
   local etcd_peer="${SVCBUILD_BED_ETCD_PEER_PORT:-$(free_port)}"
@@ -193,6 +205,10 @@ cmd_up() {
     advertise="${advertise:-127.0.0.1}"
   fi
   for p in "$etcd_port" "$etcd_peer" "$api_port"; do port_free "$p" || die "port $p is in use"; done
+
+  mkdir -p "$RUN"
+  touch "$RUN/$MARKER"
+  local t_up=$SECONDS
 
   make_pki "$advertise"
   local pki="$RUN/pki"
@@ -220,7 +236,7 @@ cmd_up() {
     --log-level warn \
     </dev/null >"$RUN/etcd.log" 2>&1 &
   echo $! >"$RUN/etcd.pid"
-  wait_http etcd 30 "$RUN/etcd.log" "http://127.0.0.1:$etcd_port/health" || { cmd_down; exit 1; }
+  wait_http etcd 30 "$RUN/etcd.log" "$RUN/etcd.pid" "http://127.0.0.1:$etcd_port/health" || fail_up
 
   log "starting kube-apiserver on $server (advertise $advertise)"
   setsid "$BIN/kube-apiserver" \
@@ -246,8 +262,8 @@ cmd_up() {
     --v=1 \
     </dev/null >"$RUN/apiserver.log" 2>&1 &
   echo $! >"$RUN/apiserver.pid"
-  wait_http kube-apiserver 120 "$RUN/apiserver.log" --cacert "$pki/ca.crt" \
-    --cert "$pki/admin.crt" --key "$pki/admin.key" "$server/readyz" || { cmd_down; exit 1; }
+  wait_http kube-apiserver 120 "$RUN/apiserver.log" "$RUN/apiserver.pid" --cacert "$pki/ca.crt" \
+    --cert "$pki/admin.crt" --key "$pki/admin.key" "$server/readyz" || fail_up
   log "kube-apiserver ready after $((SECONDS - t_up)) s"
 
   write_kubeconfig "$RUN/admin.kubeconfig" svcbuild-bed-admin "$pki/admin.crt" "$pki/admin.key"
@@ -260,10 +276,18 @@ EOF
 
   log "installing Argo CRDs from $CACHE/argo-crds"
   local k=("$KUBECTL" --kubeconfig "$RUN/admin.kubeconfig")
-  "${k[@]}" apply --server-side --field-manager=svcbuild-bed -f "$CACHE/argo-crds" >&2 ||
-    { cmd_down; exit 1; }
-  "${k[@]}" wait --for condition=Established --timeout=60s -f "$CACHE/argo-crds" >&2 ||
-    { cmd_down; exit 1; }
+  local try
+  for try in 1 2 3; do
+    if "${k[@]}" apply --server-side --field-manager=svcbuild-bed -f "$CACHE/argo-crds" >"$RUN/crds.log" 2>&1 &&
+      "${k[@]}" wait --for condition=Established --timeout=60s -f "$CACHE/argo-crds" >>"$RUN/crds.log" 2>&1; then
+      break
+    fi
+    log "installing the Argo CRDs failed (attempt $try):"
+    tail -n 20 "$RUN/crds.log" >&2
+    [ "$try" -lt 3 ] || fail_up
+    sleep 2
+  done
+  log "$(grep -c 'condition met' "$RUN/crds.log") Argo CRDs Established"
   log "up in $((SECONDS - t0)) s (start $((SECONDS - t_up)) s); kubeconfig:"
   echo "$RUN/admin.kubeconfig"
 }

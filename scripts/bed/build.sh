@@ -35,10 +35,6 @@ die() { log "error: $*"; exit 1; }
 
 command -v go >/dev/null 2>&1 || die "go is not on PATH (Go >= 1.26 is needed for etcd $ETCD_VERSION)"
 
-# One build at a time per cache (test files may call this concurrently).
-exec 9>"$CACHE/.build.lock"
-flock 9
-
 GO_VERSION="$(go env GOVERSION)"
 LDFLAGS_BASE="-s -w"
 
@@ -129,15 +125,26 @@ copy_argo_crds() {
   log "argo CRDs $ARGO_VERSION: $(ls "$out" | wc -l) files in $out ($((SECONDS - t0)) s)"
 }
 
+# One build of a component at a time per cache (test files may call this concurrently); a
+# component that is up to date is never held up by another one being built.
+with_lock() {
+  local name="$1"; shift
+  (
+    exec 9>"$CACHE/.lock-$name"
+    flock 9
+    "$@"
+  )
+}
+
 components=("$@")
 [ ${#components[@]} -gt 0 ] || components=(etcd kube-apiserver argo-crds)
 
 T0=$SECONDS
 for c in "${components[@]}"; do
   case "$c" in
-    etcd) build_etcd ;;
-    argo-crds) copy_argo_crds ;;
-    kube-* | kubelet | kubectl | kubeadm) build_kube "$c" ;;
+    etcd) with_lock etcd build_etcd ;;
+    argo-crds) with_lock argo-crds copy_argo_crds ;;
+    kube-* | kubelet | kubectl | kubeadm) with_lock "$c" build_kube "$c" ;;
     *) die "unknown component: $c" ;;
   esac
 done

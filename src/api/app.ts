@@ -58,6 +58,14 @@ const SERVICE_PATCH = z
   })
   .strict();
 
+/** A service name from the path; a name that can never be valid is not found (never a file path). */
+const SERVICE_PARAM_RE = /^[a-z]([a-z0-9-]{0,62}[a-z0-9])?$/;
+function serviceParam(req: Request): string {
+  const name = String(req.params.name);
+  if (!SERVICE_PARAM_RE.test(name)) throw new NotFoundError(`no service ${name.slice(0, 64)}`);
+  return name;
+}
+
 function zodIssues(err: z.ZodError, prefix: string): Issue[] {
   return err.issues.map((i) => ({ path: [prefix, ...i.path].filter((p) => p !== '').join('.'), message: i.message }));
 }
@@ -242,18 +250,19 @@ export function createApp(deps: AppDeps): express.Express {
     res.json({ items: await deps.executor.listServices(req.tenant!) });
   });
   app.get('/v1/services/:name', async (req: Request, res: Response) => {
-    res.json(await deps.executor.getService(req.tenant!, String(req.params.name)));
+    res.json(await deps.executor.getService(req.tenant!, serviceParam(req)));
   });
   app.patch('/v1/services/:name', async (req: Request, res: Response) => {
+    const name = serviceParam(req);
     if (!(req.get('content-type') ?? '').startsWith('application/json')) {
       throw new InputError('unsupported content type', [{ path: 'Content-Type', message: 'send application/json' }]);
     }
     const parsed = SERVICE_PATCH.safeParse(await readJson(req, 64 * 1024));
     if (!parsed.success) throw new InputError('invalid service change', zodIssues(parsed.error, ''));
-    res.json(await deps.executor.updateService(req.tenant!, String(req.params.name), parsed.data));
+    res.json(await deps.executor.updateService(req.tenant!, name, parsed.data));
   });
   app.delete('/v1/services/:name', async (req: Request, res: Response) => {
-    await deps.executor.deleteService(req.tenant!, String(req.params.name));
+    await deps.executor.deleteService(req.tenant!, serviceParam(req));
     res.status(204).end();
   });
 
@@ -276,6 +285,11 @@ export function createApp(deps: AppDeps): express.Express {
       status = 413;
       code = 'too_large';
       message = 'request body too large';
+    } else if (err instanceof URIError) {
+      // Express could not decode a path parameter (bad percent-encoding).
+      status = 400;
+      code = 'invalid_input';
+      message = 'the request path is not valid percent-encoding';
     } else {
       log({ time: new Date().toISOString(), level: 'error', msg: 'unhandled error', requestId: req.id, error: err instanceof Error ? err.stack : String(err) });
     }
@@ -326,7 +340,7 @@ async function receiveArchive(req: Request, limits: ArchiveLimits): Promise<{ sp
       const writes: Promise<void>[] = [];
       bb.on('file', (name, stream) => {
         if (name !== 'source' || gotFile) {
-          issues.push({ path: name, message: 'unexpected file part: send the archive once, as "source"' });
+          issues.push({ path: name || '(unnamed part)', message: 'unexpected file part: send the archive once, as "source"' });
           stream.resume();
           return;
         }
@@ -340,7 +354,7 @@ async function receiveArchive(req: Request, limits: ArchiveLimits): Promise<{ sp
         if (name === 'spec') {
           if (info.valueTruncated) issues.push({ path: 'spec', message: 'at most 64 KiB' });
           specText = value;
-        } else issues.push({ path: name, message: 'unexpected field: only "source" and "spec"' });
+        } else issues.push({ path: name || '(unnamed part)', message: 'unexpected field: only "source" and "spec"' });
       });
       bb.on('partsLimit', () => issues.push({ path: 'body', message: 'too many parts' }));
       bb.on('error', (e) => reject(new InputError('invalid multipart request', [{ path: 'body', message: (e as Error).message }])));

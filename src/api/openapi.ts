@@ -12,7 +12,7 @@ const STANDARD_ERRORS = {
 };
 
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9]{14}-[0-9a-f]{6}$' } };
-const nameParam = { name: 'name', in: 'path', required: true, schema: { type: 'string', maxLength: 64 } };
+const nameParam = { name: 'name', in: 'path', required: true, schema: { type: 'string', maxLength: 64, pattern: '^[a-z]([a-z0-9-]*[a-z0-9])?$' } };
 
 export const openApiDocument = {
   openapi: '3.1.0',
@@ -55,7 +55,7 @@ export const openApiDocument = {
           base: { type: 'string', maxLength: 64 },
           port: { type: 'integer', minimum: 1024, maximum: 65535 },
           route: { type: 'string', pattern: '^/([a-z0-9._~-]+(/[a-z0-9._~-]+)*)?$' },
-          env: { type: 'object', additionalProperties: { type: 'string', maxLength: 4096 } },
+          env: { type: 'object', propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }, additionalProperties: { type: 'string', maxLength: 4096 } },
         },
       },
       GitBuildRequest: {
@@ -177,11 +177,11 @@ export const openApiDocument = {
         additionalProperties: false,
         properties: {
           port: { type: 'integer', minimum: 1024, maximum: 65535 },
-          route: { type: 'string' },
-          env: { type: 'object', additionalProperties: { type: 'string' } },
+          route: { type: 'string', pattern: '^/([a-z0-9._~-]+(/[a-z0-9._~-]+)*)?$' },
+          env: { type: 'object', propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }, additionalProperties: { type: 'string', maxLength: 4096 } },
           replicas: { type: 'integer', minimum: 0, maximum: 50 },
           memory: { type: 'string', pattern: '^[1-9][0-9]*(Mi|Gi)$' },
-          cpu: { type: 'string' },
+          cpu: { type: 'string', pattern: '^([1-9][0-9]*m|[1-9][0-9]*(\\.[0-9]+)?)$' },
         },
       },
     },
@@ -267,7 +267,20 @@ export const openApiDocument = {
         summary: 'Build logs; ?follow=true streams server-sent events until the build ends',
         parameters: [idParam, { name: 'follow', in: 'query', schema: { enum: ['true', 'false', '1', '0'] } }],
         responses: {
-          '200': { description: 'log lines', content: { 'text/plain': { schema: { type: 'string' } }, 'text/event-stream': { schema: { type: 'string' } } } },
+          '200': {
+            description: 'log lines; as server-sent events, one `data` event per line and a final `end` event whose data is {"status": ...}',
+            content: {
+              'text/plain': { schema: { type: 'string' } },
+              // OpenAPI 3.1 has no itemSchema: for an event stream, `schema` describes each event.
+              'text/event-stream': {
+                schema: {
+                  type: 'object',
+                  required: ['data'],
+                  properties: { event: { enum: ['message', 'end'] }, data: { type: 'string' }, id: { type: 'string' }, retry: { type: 'integer' } },
+                },
+              },
+            },
+          },
           ...STANDARD_ERRORS,
         },
       },

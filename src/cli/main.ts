@@ -19,6 +19,7 @@ const COMMANDS: Record<string, CommandEntry> = {
   overlay: { summary: 'Compute the overlay zip of an image on top of its base image', load: () => import('./commands/overlay.js') },
   base: { summary: 'Build, list or inspect the curated base images', load: () => import('./commands/base.js') },
   registry: { summary: 'Start the local OCI registry on loopback', load: () => import('./commands/registry.js') },
+  rebase: { summary: 'Move a service onto a new base image without rebuilding it', load: () => import('./commands/rebase.js') },
   serve: { summary: 'Start the HTTP API', load: () => import('./commands/serve.js') },
   submit: { summary: 'Submit a project to a svcbuild server (--watch to follow it)', load: () => import('./commands/submit.js') },
   render: { summary: 'Render the WorkflowTemplates as YAML (for kubectl or GitOps)', load: () => import('./commands/render.js') },
