@@ -194,7 +194,6 @@ cmd_up() {
   command -v openssl >/dev/null || die "openssl is needed"
   [ -x "$KUBECTL" ] || die "kubectl not found (set KUBECTL)"
 
-
   local etcd_port="${SVCBUILD_BED_ETCD_PORT:-$(free_port)}"
   local etcd_peer="${SVCBUILD_BED_ETCD_PEER_PORT:-$(free_port)}"
   local api_port="${SVCBUILD_BED_APISERVER_PORT:-$(free_port)}"

@@ -133,7 +133,9 @@ export function renderServiceValues(input: ServiceValuesInput): ServiceValues {
 
   check((MODES as readonly string[]).includes(input.mode), 'mode', `must be one of ${MODES.join(', ')}, not "${input.mode}"`);
   checkRef(input.image, 'image');
-  if (input.mode === 'overlay') {
+  // In image mode the base and overlay are optional: given, they are baked in too, so that
+  // switching a release to overlay mode needs no rebuild.
+  if (input.mode === 'overlay' || input.overlay) {
     checkRef(input.base, 'base');
     checkRef(input.overlay, 'overlay');
     if (input.overlay) {
@@ -186,7 +188,7 @@ export function renderServiceValues(input: ServiceValuesInput): ServiceValues {
     labels: { ...(input.labels ?? {}) },
     podAnnotations: { ...(input.podAnnotations ?? {}) },
   };
-  if (input.mode === 'overlay' && input.base && input.overlay) {
+  if (input.base && input.overlay) {
     values.base = pickRef(input.base);
     values.overlay = {
       ...pickRef(input.overlay),

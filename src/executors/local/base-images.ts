@@ -30,6 +30,11 @@ export interface BaseImage {
 
 export const OS_IMAGE = 'debian';
 
+/** Images svcbuild itself needs besides the catalog; users cannot build on them. */
+export const TOOL_IMAGES: Record<string, BaseImageSpec> = {
+  fetcher: { kind: 'binary', dir: 'fetcher', args: {}, description: 'init container of the chart overlay mode: curl, unzip' },
+};
+
 export class BaseImages {
   private readonly ensured = new Map<string, Promise<BaseImage>>();
 
@@ -66,7 +71,7 @@ export class BaseImages {
 
   private async ensureUncached(name: string, reporter: Reporter, steps: StepRecord[]): Promise<BaseImage> {
     const isOs = name === OS_IMAGE;
-    const spec = isOs ? undefined : this.spec(name);
+    const spec = isOs ? undefined : (TOOL_IMAGES[name] ?? this.spec(name));
     const parent = isOs ? undefined : await this.ensure(OS_IMAGE, reporter, steps);
     const dir = join(this.config.baseImagesDir, isOs ? OS_IMAGE : spec!.dir);
     const args = { ...(spec?.args ?? {}), ...(parent ? { BASE: parent.ref } : {}) };

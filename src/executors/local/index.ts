@@ -8,6 +8,9 @@ import { writeFile } from 'node:fs/promises';
 import { computeOverlay, pushOverlay } from '../../overlay/index.js';
 import { RegistryClient } from '../../registry/client.js';
 import { LocalBuilder, type PipelineSteps } from './build.js';
+import { BaseImages } from './base-images.js';
+import { Buildah } from './buildah.js';
+import { silentReporter } from '../../domain/progress.js';
 import type { ServiceRecord } from '../executor.js';
 
 /** The base env each kind of base image records in a sha256 manifest. */
@@ -28,6 +31,14 @@ function splitRef(ref: string): { repository: string; digest: string } {
 }
 
 export function localSteps(config: Config, home: string): PipelineSteps {
+  const tools = new BaseImages(
+    config,
+    new Buildah({
+      tlsVerify: !config.registry.plainHttp,
+      creds: config.registry.username ? `${config.registry.username}:${config.registry.password}` : undefined,
+      isolation: config.build.isolation,
+    }),
+  );
   return {
     async overlay({ base, image, outFile }) {
       const client = registryClient(config);
@@ -43,13 +54,21 @@ export function localSteps(config: Config, home: string): PipelineSteps {
       };
     },
     async publish({ result, port, route, env, workDir }) {
+      // The overlay is baked in too, with the fetcher image, so `--set mode=overlay` works.
+      const fetcher = result.overlay?.ref ? await tools.ensure('fetcher', silentReporter, []) : undefined;
       const values = renderServiceValues({
         mode: 'image',
         image: splitRef(result.image),
         base: splitRef(result.base),
+        overlay:
+          result.overlay?.ref && fetcher
+            ? { ...splitRef(result.overlay.ref), fetcherImage: fetcher.ref, plainHttp: config.registry.plainHttp }
+            : undefined,
         route: { kind: 'none', path: route },
         port,
         env,
+        // The base image of overlay mode has no entrypoint of the service.
+        command: result.entrypoint,
         labels: { 'svcbuild.io/tenant': result.tenant, 'svcbuild.io/build-id': result.id, 'svcbuild.io/kind': result.kind },
       });
       const published = await publishServiceChart({
