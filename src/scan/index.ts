@@ -5,3 +5,4 @@ export * from './settings.js';
 export * from './trivy.js';
 export * from './referrers.js';
 export * from './step.js';
+export * from './db.js';
