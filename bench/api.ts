@@ -3,12 +3,14 @@
  * builds present; the read cost should stay flat because the local executor keeps every
  * record in memory (loaded once at start) instead of reading the disk per request.
  *
- *   npx tsx bench/api.ts [seconds-per-figure]      (default 5; BENCH_CONCURRENCY, default 32)
+ *   npx tsx bench/api.ts [seconds-per-figure]      (default 6; BENCH_CONCURRENCY, default 32)
  *
  * For each size N in (10, 1000): a fresh state directory seeded with N finished builds of one
  * tenant, written as the executor stores them (builds/<id>/record.json, pretty-printed, ~1.6 KiB
  * each); then the API (createApp + LocalExecutor) on 127.0.0.1:<free port>, which loads them.
- * Concurrent keep-alive HTTP clients in this process measure, each figure for a fixed time:
+ * Both servers run at once; concurrent keep-alive HTTP clients in this process measure each
+ * read figure in 3 alternating rounds (10, 1000, 10, 1000, ...; the median round is shown) so
+ * that a busy machine weighs on both sizes alike:
  *
  *   status      GET /v1/builds/{id}          a random seeded id per request
  *   list        GET /v1/builds?limit=20
@@ -19,7 +21,7 @@
  *               archive checks and extraction, source moved into the build dir, record and
  *               idempotency key written). The executor's queue is held: its builder waits for
  *               the abort signal, so the first build stays "running" and the rest "queued" and
- *               no image is built. Measured last, since it adds builds.
+ *               no image is built. Measured last (one window per server), since it adds builds.
  */
 import express from 'express';
 import { Agent, request, type Server } from 'node:http';
@@ -37,7 +39,7 @@ import type { LocalBuilder } from '../src/executors/local/build.js';
 import { runOk } from '../src/util/exec.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
-const SECONDS = Number(process.argv[2] ?? process.env.BENCH_SECONDS ?? 5);
+const SECONDS = Number(process.argv[2] ?? process.env.BENCH_SECONDS ?? 6);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32);
 const SUBMIT_CONCURRENCY = Math.min(CONCURRENCY, 8);
 const TENANT = 'bench';
@@ -58,12 +60,22 @@ function finishedRecord(i: number, at: Date): BuildRecord {
   const steps = [
     { name: 'base:node-22', status: 'cached' as const, seconds: 0.1, message: `${registry}/svcbuild/base/node-22@sha256:${hex(32)}` },
     { name: 'source', status: 'succeeded' as const, seconds: 0.4, message: 'node project, package.json with 3 dependencies' },
-    { name: 'build', status: failed ? ('failed' as const) : ('succeeded' as const), seconds: 31.7, message: failed ? 'npm ci exited with 1: ERESOLVE could not resolve' : `${registry}/svcbuild/${service}@sha256:${hex(32)}` },
+    {
+      name: 'build',
+      status: failed ? ('failed' as const) : ('succeeded' as const),
+      seconds: 31.7,
+      message: failed ? 'npm ci exited with 1: ERESOLVE could not resolve' : `${registry}/svcbuild/${service}@sha256:${hex(32)}`,
+    },
     ...(failed
       ? []
       : [
           { name: 'overlay', status: 'succeeded' as const, seconds: 2.3, message: 'overlay of 214 entries, 48211 bytes' },
-          { name: 'publish', status: 'succeeded' as const, seconds: 3.9, message: `oci://${registry}/svcbuild/charts/${service}:0.0.0-${t}` },
+          {
+            name: 'publish',
+            status: 'succeeded' as const,
+            seconds: 3.9,
+            message: `oci://${registry}/svcbuild/charts/${service}:0.0.0-${t}`,
+          },
         ]),
   ];
   return {
@@ -80,7 +92,13 @@ function finishedRecord(i: number, at: Date): BuildRecord {
     kind: 'node',
     steps,
     ...(failed
-      ? { error: { step: 'build', code: 'build_failed', message: 'npm ci exited with 1: ERESOLVE could not resolve dependency tree; see the build log for the full output' } }
+      ? {
+          error: {
+            step: 'build',
+            code: 'build_failed',
+            message: 'npm ci exited with 1: ERESOLVE could not resolve dependency tree; see the build log for the full output',
+          },
+        }
       : {
           image: `${registry}/svcbuild/${service}@sha256:${hex(32)}`,
           base: `${registry}/svcbuild/base/node-22@sha256:${hex(32)}`,
@@ -184,7 +202,9 @@ function send(agent: Agent, port: number, r: Req): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, agent, method: r.method, path: r.path, headers: r.headers }, (res) => {
       res.on('data', () => {});
-      res.on('end', () => (res.statusCode === r.expect ? resolve() : reject(new Error(`${r.method} ${r.path}: ${res.statusCode}, expected ${r.expect}`))));
+      res.on('end', () =>
+        res.statusCode === r.expect ? resolve() : reject(new Error(`${r.method} ${r.path}: ${res.statusCode}, expected ${r.expect}`)),
+      );
       res.on('error', reject);
     });
     req.on('error', reject);
@@ -204,9 +224,11 @@ async function measure(port: number, clients: number, seconds: number, make: () 
   const agent = new Agent({ keepAlive: true, maxSockets: clients });
   // Warm up: connections open, code paths compiled.
   const warmEnd = performance.now() + 500;
-  await Promise.all(Array.from({ length: clients }, async () => {
-    while (performance.now() < warmEnd) await send(agent, port, make());
-  }));
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (performance.now() < warmEnd) await send(agent, port, make());
+    }),
+  );
   const lat: number[] = [];
   const start = performance.now();
   const end = start + seconds * 1000;
@@ -222,13 +244,21 @@ async function measure(port: number, clients: number, seconds: number, make: () 
   const elapsed = (performance.now() - start) / 1000;
   agent.destroy();
   lat.sort((a, b) => a - b);
-  return { perSecond: lat.length / elapsed, p50: lat[Math.floor(lat.length * 0.5)] ?? 0, p99: lat[Math.floor(lat.length * 0.99)] ?? 0, count: lat.length };
+  return {
+    perSecond: lat.length / elapsed,
+    p50: lat[Math.floor(lat.length * 0.5)] ?? 0,
+    p99: lat[Math.floor(lat.length * 0.99)] ?? 0,
+    count: lat.length,
+  };
 }
 
 async function tinyProjectArchive(work: string): Promise<Buffer> {
   const dir = join(work, 'tiny');
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'package.json'), JSON.stringify({ name: 'tiny', version: '1.0.0', main: 'server.js', scripts: { start: 'node server.js' } }, null, 2));
+  await writeFile(
+    join(dir, 'package.json'),
+    JSON.stringify({ name: 'tiny', version: '1.0.0', main: 'server.js', scripts: { start: 'node server.js' } }, null, 2),
+  );
   await writeFile(join(dir, 'server.js'), "require('http').createServer((q, s) => s.end('hi')).listen(process.env.PORT || 8080);\n");
   const out = join(work, 'tiny.tar.gz');
   await runOk('tar', ['-czf', out, '-C', dir, '.']);
@@ -238,7 +268,9 @@ async function tinyProjectArchive(work: string): Promise<Buffer> {
 function multipartBody(archive: Buffer, boundary: string): Buffer {
   return Buffer.concat([
     Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="spec"\r\n\r\n${JSON.stringify({ name: 'tiny' })}\r\n`),
-    Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="source"; filename="tiny.tar.gz"\r\nContent-Type: application/gzip\r\n\r\n`),
+    Buffer.from(
+      `--${boundary}\r\nContent-Disposition: form-data; name="source"; filename="tiny.tar.gz"\r\nContent-Type: application/gzip\r\n\r\n`,
+    ),
     archive,
     Buffer.from(`\r\n--${boundary}--\r\n`),
   ]);
@@ -246,53 +278,90 @@ function multipartBody(archive: Buffer, boundary: string): Buffer {
 
 type Row = Record<string, Figure>;
 
-async function runSize(n: number, work: string, archive: Buffer): Promise<{ row: Row; seedBytes: number; loadMs: number }> {
+interface Side {
+  n: number;
+  stateDir: string;
+  ids: string[];
+  seedBytes: number;
+  loadMs: number;
+  api: Started;
+  auth: Record<string, string>;
+}
+
+async function openSide(n: number): Promise<Side> {
   const stateDir = await mkdtemp(join(tmpdir(), `svcbuild-bench-api-${n}-`));
-  try {
-    const { ids, bytes } = await seed(stateDir, n);
-    const tokens = new TokenStore(join(stateDir, 'tokens.json'));
-    const token = await tokens.create(TENANT);
-    const t0 = performance.now();
-    const api = await startApi(stateDir, tokens);
-    const loadMs = performance.now() - t0;
-    const auth = { Authorization: `Bearer ${token}` };
-    const row: Row = {};
-    try {
-      process.stderr.write(`  ${n} builds: status reads...\n`);
-      row.status = await measure(api.port, CONCURRENCY, SECONDS, () => ({ method: 'GET', path: `/v1/builds/${ids[Math.floor(Math.random() * ids.length)]}`, headers: auth, expect: 200 }));
-      process.stderr.write(`  ${n} builds: list reads...\n`);
-      row.list = await measure(api.port, CONCURRENCY, SECONDS, () => ({ method: 'GET', path: '/v1/builds?limit=20', headers: auth, expect: 200 }));
-      process.stderr.write(`  ${n} builds: naive list reads (disk per request)...\n`);
-      row.naive = await measure(api.port, CONCURRENCY, SECONDS, () => ({ method: 'GET', path: '/naive/builds', headers: auth, expect: 200 }));
-      process.stderr.write(`  ${n} builds: submissions...\n`);
-      const boundary = `bench${hex(8)}`;
-      const body = multipartBody(archive, boundary);
-      row.submit = await measure(api.port, SUBMIT_CONCURRENCY, SECONDS, () => ({
-        method: 'POST',
-        path: '/v1/builds',
-        headers: { ...auth, 'Content-Type': `multipart/form-data; boundary=${boundary}`, 'Content-Length': String(body.length), 'Idempotency-Key': randomUUID() },
-        body,
-        expect: 202,
-      }));
-    } finally {
-      await api.close();
-    }
-    return { row, seedBytes: bytes, loadMs };
-  } finally {
-    await rm(stateDir, { recursive: true, force: true });
-  }
+  const { ids, bytes } = await seed(stateDir, n);
+  const tokens = new TokenStore(join(stateDir, 'tokens.json'));
+  const token = await tokens.create(TENANT);
+  const t0 = performance.now();
+  const api = await startApi(stateDir, tokens);
+  return { n, stateDir, ids, seedBytes: bytes, loadMs: performance.now() - t0, api, auth: { Authorization: `Bearer ${token}` } };
+}
+
+/** Merges rounds: the median rate of the rounds, latencies over all of them. */
+function merge(rounds: Figure[]): Figure {
+  const rates = rounds.map((f) => f.perSecond).sort((x, y) => x - y);
+  return {
+    perSecond: rates[Math.floor(rates.length / 2)]!,
+    p50: rounds.map((f) => f.p50).sort((x, y) => x - y)[Math.floor(rounds.length / 2)]!,
+    p99: Math.max(...rounds.map((f) => f.p99)),
+    count: rounds.reduce((t, f) => t + f.count, 0),
+  };
 }
 
 async function main(): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'svcbuild-bench-api-work-'));
+  const sides: Side[] = [];
   try {
     const archive = await tinyProjectArchive(work);
-    process.stderr.write(`bench/api: ${SECONDS} s per figure, ${CONCURRENCY} concurrent clients (${SUBMIT_CONCURRENCY} for submissions), archive ${archive.length} bytes\n`);
-    const results: Record<number, { row: Row; seedBytes: number; loadMs: number }> = {};
-    for (const n of SIZES) results[n] = await runSize(n, work, archive);
-    const [a, b] = SIZES as [number, number];
-    const ra = results[a]!;
-    const rb = results[b]!;
+    const rounds = 3;
+    process.stderr.write(
+      `bench/api: ${SECONDS} s per figure and size (${rounds} interleaved rounds for reads), ${CONCURRENCY} concurrent clients (${SUBMIT_CONCURRENCY} for submissions), archive ${archive.length} bytes\n`,
+    );
+    for (const n of SIZES) sides.push(await openSide(n));
+    const [a, b] = sides as [Side, Side];
+    const rows = new Map<Side, Row>(sides.map((s) => [s, {}]));
+    // Reads: both servers up at once, measured in alternating rounds, so a busy machine
+    // (other builds, the client in this process) weighs on both sides alike.
+    const reads: Array<[string, (s: Side) => Req]> = [
+      [
+        'status',
+        (s) => ({ method: 'GET', path: `/v1/builds/${s.ids[Math.floor(Math.random() * s.ids.length)]}`, headers: s.auth, expect: 200 }),
+      ],
+      ['list', (s) => ({ method: 'GET', path: '/v1/builds?limit=20', headers: s.auth, expect: 200 })],
+      ['naive', (s) => ({ method: 'GET', path: '/naive/builds', headers: s.auth, expect: 200 })],
+    ];
+    for (const [k, make] of reads) {
+      const got = new Map<Side, Figure[]>(sides.map((s) => [s, []]));
+      for (let r = 0; r < rounds; r++) {
+        for (const s of sides) {
+          process.stderr.write(`  ${k} reads, ${s.n} builds, round ${r + 1}/${rounds}\n`);
+          got.get(s)!.push(await measure(s.api.port, CONCURRENCY, SECONDS / rounds, () => make(s)));
+        }
+      }
+      for (const s of sides) rows.get(s)![k] = merge(got.get(s)!);
+    }
+    // Submissions add builds, so they come last, one window per server.
+    const boundary = `bench${hex(8)}`;
+    const body = multipartBody(archive, boundary);
+    const submitted = new Map<Side, number>();
+    for (const s of sides) {
+      process.stderr.write(`  submissions, ${s.n} builds\n`);
+      rows.get(s)!.submit = await measure(s.api.port, SUBMIT_CONCURRENCY, SECONDS, () => ({
+        method: 'POST',
+        path: '/v1/builds',
+        headers: {
+          ...s.auth,
+          'Content-Type': `multipart/form-data; boundary=${boundary}`,
+          'Content-Length': String(body.length),
+          'Idempotency-Key': randomUUID(),
+        },
+        body,
+        expect: 202,
+      }));
+      submitted.set(s, (await readdir(join(s.stateDir, 'builds'))).length - s.n);
+    }
+
     const labels: Record<string, string> = {
       status: 'status reads/s   GET /v1/builds/{id}',
       list: 'list reads/s     GET /v1/builds?limit=20',
@@ -301,24 +370,34 @@ async function main(): Promise<void> {
     };
     const fmt = (f: Figure) => `${f.perSecond.toFixed(0).padStart(7)} (p50 ${f.p50.toFixed(1)} ms, p99 ${f.p99.toFixed(1)} ms)`;
     const w = 46;
+    const ra = rows.get(a)!;
+    const rb = rows.get(b)!;
     console.log('');
-    console.log(`${'figure'.padEnd(w)} ${`${a} builds`.padEnd(36)} ${`${b} builds`.padEnd(36)} ratio ${b}/${a}`);
-    console.log('-'.repeat(w + 36 * 2 + 14));
+    console.log(`${'figure'.padEnd(w)} ${`${a.n} builds`.padEnd(38)} ${`${b.n} builds`.padEnd(38)} ratio ${b.n}/${a.n}`);
+    console.log('-'.repeat(w + 38 * 2 + 14));
     for (const k of Object.keys(labels)) {
-      const fa = ra.row[k]!;
-      const fb = rb.row[k]!;
-      console.log(`${labels[k]!.padEnd(w)} ${fmt(fa).padEnd(36)} ${fmt(fb).padEnd(36)} ${(fb.perSecond / fa.perSecond).toFixed(2)}`);
+      const fa = ra[k]!;
+      const fb = rb[k]!;
+      console.log(`${labels[k]!.padEnd(w)} ${fmt(fa).padEnd(38)} ${fmt(fb).padEnd(38)} ${(fb.perSecond / fa.perSecond).toFixed(2)}`);
     }
     console.log('');
-    console.log(`seeded records: ${a} (${(ra.seedBytes / 1024).toFixed(0)} KiB) and ${b} (${(rb.seedBytes / 1024).toFixed(0)} KiB); server start (load all records): ${ra.loadMs.toFixed(0)} ms vs ${rb.loadMs.toFixed(0)} ms`);
+    console.log(
+      `seeded records: ${a.n} (${(a.seedBytes / 1024).toFixed(0)} KiB) and ${b.n} (${(b.seedBytes / 1024).toFixed(0)} KiB); ` +
+        `server start, loading every record: ${a.loadMs.toFixed(0)} ms vs ${b.loadMs.toFixed(0)} ms; ` +
+        `builds submitted (held queued, no image built): ${submitted.get(a)} and ${submitted.get(b)}`,
+    );
     console.log(
       'Status and list reads answer from the records the executor loaded at start (a Map), so their cost stays flat as builds accumulate (ratio near 1). ' +
         `The alternative, reading the state directory per request ("naive list", measured above in the same run), costs O(builds) per request: ` +
-        `${(ra.row.naive!.perSecond / rb.row.naive!.perSecond).toFixed(0)}x slower with ${b} builds than with ${a}, and ` +
-        `${(rb.row.list!.perSecond / rb.row.naive!.perSecond).toFixed(0)}x slower than the in-memory list at ${b}. ` +
+        `${(ra.naive!.perSecond / rb.naive!.perSecond).toFixed(0)}x slower with ${b.n} builds than with ${a.n}, and ` +
+        `${(rb.list!.perSecond / rb.naive!.perSecond).toFixed(0)}x slower than the in-memory list at ${b.n}. ` +
         'Submissions are dominated by the upload path (temp file, archive checks, extraction, record and key files written), not by the number of builds.',
     );
   } finally {
+    for (const s of sides) {
+      await s.api.close();
+      await rm(s.stateDir, { recursive: true, force: true });
+    }
     await rm(work, { recursive: true, force: true });
   }
 }

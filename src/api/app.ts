@@ -120,7 +120,18 @@ export function createApp(deps: AppDeps): express.Express {
       const seconds = (performance.now() - started) / 1000;
       metrics.inc('svcbuild_http_requests_total', { method: req.method, route, status: String(res.statusCode) }, 'HTTP requests answered');
       metrics.observe('svcbuild_http_request_duration_seconds', { method: req.method, route }, seconds);
-      log({ time: new Date().toISOString(), level: res.statusCode >= 500 ? 'error' : 'info', msg: 'request', requestId: req.id, method: req.method, path: req.path, route, status: res.statusCode, ms: Math.round(seconds * 1000), tenant: req.tenant });
+      log({
+        time: new Date().toISOString(),
+        level: res.statusCode >= 500 ? 'error' : 'info',
+        msg: 'request',
+        requestId: req.id,
+        method: req.method,
+        path: req.path,
+        route,
+        status: res.statusCode,
+        ms: Math.round(seconds * 1000),
+        tenant: req.tenant,
+      });
     });
     next();
   });
@@ -143,7 +154,8 @@ export function createApp(deps: AppDeps): express.Express {
   const auth = async (req: Request, _res: Response, next: NextFunction) => {
     const h = req.get('authorization') ?? '';
     const m = /^Bearer ([A-Za-z0-9_.~+/=-]{10,200})$/.exec(h);
-    if (!m) throw new AuthError('missing bearer token: send Authorization: Bearer <token> (create one with `svcbuild token create --tenant T`)');
+    if (!m)
+      throw new AuthError('missing bearer token: send Authorization: Bearer <token> (create one with `svcbuild token create --tenant T`)');
     const tenant = await deps.tokens.tenantOf(m[1]!);
     if (!tenant) throw new AuthError('unknown or revoked token');
     req.tenant = tenant;
@@ -153,7 +165,12 @@ export function createApp(deps: AppDeps): express.Express {
 
   app.get('/v1/base-images', (_req, res) => {
     res.json({
-      items: Object.entries(deps.config.baseImages).map(([name, s]) => ({ name, kind: s.kind, languageVersion: s.languageVersion ?? null, description: s.description })),
+      items: Object.entries(deps.config.baseImages).map(([name, s]) => ({
+        name,
+        kind: s.kind,
+        languageVersion: s.languageVersion ?? null,
+        description: s.description,
+      })),
     });
   });
 
@@ -187,14 +204,26 @@ export function createApp(deps: AppDeps): express.Express {
       const parsed = GitBuildRequestSchema.safeParse(body);
       if (!parsed.success) throw new InputError('invalid build request', zodIssues(parsed.error, ''));
       checkSpec(parsed.data.spec);
-      result = await deps.executor.submit({ tenant, spec: parsed.data.spec, source: { type: 'git', git: parsed.data.git }, idempotencyKey });
+      result = await deps.executor.submit({
+        tenant,
+        spec: parsed.data.spec,
+        source: { type: 'git', git: parsed.data.git },
+        idempotencyKey,
+      });
     } else {
       throw new InputError('unsupported content type', [
-        { path: 'Content-Type', message: 'send multipart/form-data with a "source" archive (zip or tar.gz) and a "spec" JSON field, or application/json with a "git" source' },
+        {
+          path: 'Content-Type',
+          message:
+            'send multipart/form-data with a "source" archive (zip or tar.gz) and a "spec" JSON field, or application/json with a "git" source',
+        },
       ]);
     }
     if (result.created) metrics.inc('svcbuild_builds_submitted_total', { tenant }, 'Builds submitted');
-    res.status(result.created ? 202 : 200).location(`/v1/builds/${result.record.id}`).json(buildView(result.record));
+    res
+      .status(result.created ? 202 : 200)
+      .location(`/v1/builds/${result.record.id}`)
+      .json(buildView(result.record));
   });
 
   app.get('/v1/builds', async (req: Request, res: Response) => {
@@ -291,7 +320,13 @@ export function createApp(deps: AppDeps): express.Express {
       code = 'invalid_input';
       message = 'the request path is not valid percent-encoding';
     } else {
-      log({ time: new Date().toISOString(), level: 'error', msg: 'unhandled error', requestId: req.id, error: err instanceof Error ? err.stack : String(err) });
+      log({
+        time: new Date().toISOString(),
+        level: 'error',
+        msg: 'unhandled error',
+        requestId: req.id,
+        error: err instanceof Error ? err.stack : String(err),
+      });
     }
     if (status === 401) res.setHeader('WWW-Authenticate', 'Bearer realm="svcbuild"');
     if (res.headersSent) {
@@ -322,7 +357,10 @@ async function readJson(req: Request, max: number): Promise<unknown> {
  * Streams a multipart upload: the "source" file to a temporary file (size-limited), the
  * "spec" field as JSON; then checks and extracts the archive. Nothing survives a failure.
  */
-async function receiveArchive(req: Request, limits: ArchiveLimits): Promise<{ spec: BuildSpec; dir: string; info: { type: 'archive'; format: string; sha256: string; files: number; bytes: number } }> {
+async function receiveArchive(
+  req: Request,
+  limits: ArchiveLimits,
+): Promise<{ spec: BuildSpec; dir: string; info: { type: 'archive'; format: string; sha256: string; files: number; bytes: number } }> {
   const tmp = await mkdtemp(join(tmpdir(), 'svcbuild-upload-'));
   try {
     let specText: string | undefined;
@@ -332,7 +370,10 @@ async function receiveArchive(req: Request, limits: ArchiveLimits): Promise<{ sp
     await new Promise<void>((resolve, reject) => {
       let bb: busboy.Busboy;
       try {
-        bb = busboy({ headers: req.headers, limits: { files: 1, fields: 4, fileSize: limits.maxArchiveBytes, fieldSize: 64 * 1024, parts: 6 } });
+        bb = busboy({
+          headers: req.headers,
+          limits: { files: 1, fields: 4, fileSize: limits.maxArchiveBytes, fieldSize: 64 * 1024, parts: 6 },
+        });
       } catch (e) {
         reject(new InputError('invalid multipart request', [{ path: 'body', message: (e as Error).message }]));
         return;

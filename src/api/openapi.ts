@@ -12,7 +12,12 @@ const STANDARD_ERRORS = {
 };
 
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9]{14}-[0-9a-f]{6}$' } };
-const nameParam = { name: 'name', in: 'path', required: true, schema: { type: 'string', maxLength: 64, pattern: '^[a-z]([a-z0-9-]*[a-z0-9])?$' } };
+const nameParam = {
+  name: 'name',
+  in: 'path',
+  required: true,
+  schema: { type: 'string', maxLength: 64, pattern: '^[a-z]([a-z0-9-]*[a-z0-9])?$' },
+};
 
 export const openApiDocument = {
   openapi: '3.1.0',
@@ -40,7 +45,12 @@ export const openApiDocument = {
               requestId: { type: 'string' },
               issues: {
                 type: 'array',
-                items: { type: 'object', required: ['path', 'message'], additionalProperties: false, properties: { path: { type: 'string' }, message: { type: 'string' } } },
+                items: {
+                  type: 'object',
+                  required: ['path', 'message'],
+                  additionalProperties: false,
+                  properties: { path: { type: 'string' }, message: { type: 'string' } },
+                },
               },
             },
           },
@@ -55,7 +65,11 @@ export const openApiDocument = {
           base: { type: 'string', maxLength: 64 },
           port: { type: 'integer', minimum: 1024, maximum: 65535 },
           route: { type: 'string', pattern: '^/([a-z0-9._~-]+(/[a-z0-9._~-]+)*)?$' },
-          env: { type: 'object', propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }, additionalProperties: { type: 'string', maxLength: 4096 } },
+          env: {
+            type: 'object',
+            propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+            additionalProperties: { type: 'string', maxLength: 4096 },
+          },
         },
       },
       GitBuildRequest: {
@@ -90,7 +104,24 @@ export const openApiDocument = {
       Build: {
         type: 'object',
         additionalProperties: false,
-        required: ['id', 'status', 'service', 'kind', 'spec', 'source', 'createdAt', 'steps', 'image', 'base', 'overlay', 'chart', 'scan', 'error', 'links', 'attempts'],
+        required: [
+          'id',
+          'status',
+          'service',
+          'kind',
+          'spec',
+          'source',
+          'createdAt',
+          'steps',
+          'image',
+          'base',
+          'overlay',
+          'chart',
+          'scan',
+          'error',
+          'links',
+          'attempts',
+        ],
         properties: {
           id: { type: 'string' },
           status: { enum: ['queued', 'running', 'succeeded', 'failed', 'cancelled'] },
@@ -103,12 +134,24 @@ export const openApiDocument = {
               {
                 type: 'object',
                 required: ['type', 'format', 'sha256', 'files', 'bytes'],
-                properties: { type: { const: 'archive' }, format: { type: 'string' }, sha256: { type: 'string' }, files: { type: 'integer' }, bytes: { type: 'integer' } },
+                properties: {
+                  type: { const: 'archive' },
+                  format: { type: 'string' },
+                  sha256: { type: 'string' },
+                  files: { type: 'integer' },
+                  bytes: { type: 'integer' },
+                },
               },
               {
                 type: 'object',
                 required: ['type', 'url', 'ref', 'subdirectory'],
-                properties: { type: { const: 'git' }, url: { type: 'string' }, ref: { type: 'string' }, subdirectory: { type: 'string' }, commit: { type: 'string' } },
+                properties: {
+                  type: { const: 'git' },
+                  url: { type: 'string' },
+                  ref: { type: 'string' },
+                  subdirectory: { type: 'string' },
+                  commit: { type: 'string' },
+                },
               },
             ],
           },
@@ -154,7 +197,11 @@ export const openApiDocument = {
           image: { type: 'string' },
           base: { type: 'string' },
           overlay: { type: 'object' },
-          chart: { type: 'object', required: ['ref', 'version'], properties: { ref: { type: 'string' }, version: { type: 'string' }, digest: { type: 'string' } } },
+          chart: {
+            type: 'object',
+            required: ['ref', 'version'],
+            properties: { ref: { type: 'string' }, version: { type: 'string' }, digest: { type: 'string' } },
+          },
           config: {
             type: 'object',
             required: ['port', 'route', 'env', 'replicas', 'memory', 'cpu'],
@@ -178,7 +225,11 @@ export const openApiDocument = {
         properties: {
           port: { type: 'integer', minimum: 1024, maximum: 65535 },
           route: { type: 'string', pattern: '^/([a-z0-9._~-]+(/[a-z0-9._~-]+)*)?$' },
-          env: { type: 'object', propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' }, additionalProperties: { type: 'string', maxLength: 4096 } },
+          env: {
+            type: 'object',
+            propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+            additionalProperties: { type: 'string', maxLength: 4096 },
+          },
           replicas: { type: 'integer', minimum: 0, maximum: 50 },
           memory: { type: 'string', pattern: '^[1-9][0-9]*(Mi|Gi)$' },
           cpu: { type: 'string', pattern: '^([1-9][0-9]*m|[1-9][0-9]*(\\.[0-9]+)?)$' },
@@ -188,7 +239,15 @@ export const openApiDocument = {
   },
   security: [{ bearer: [] }],
   paths: {
-    '/healthz': { get: { security: [], summary: 'Liveness', responses: { '200': { description: 'alive', content: json({ type: 'object', required: ['status'], properties: { status: { const: 'ok' } } }) } } } },
+    '/healthz': {
+      get: {
+        security: [],
+        summary: 'Liveness',
+        responses: {
+          '200': { description: 'alive', content: json({ type: 'object', required: ['status'], properties: { status: { const: 'ok' } } }) },
+        },
+      },
+    },
     '/readyz': {
       get: {
         security: [],
@@ -199,8 +258,20 @@ export const openApiDocument = {
         },
       },
     },
-    '/metrics': { get: { security: [], summary: 'Prometheus metrics', responses: { '200': { description: 'metrics', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
-    '/openapi.json': { get: { security: [], summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } } } },
+    '/metrics': {
+      get: {
+        security: [],
+        summary: 'Prometheus metrics',
+        responses: { '200': { description: 'metrics', content: { 'text/plain': { schema: { type: 'string' } } } } },
+      },
+    },
+    '/openapi.json': {
+      get: {
+        security: [],
+        summary: 'This document',
+        responses: { '200': { description: 'OpenAPI 3.1', content: json({ type: 'object' }) } },
+      },
+    },
     '/v1/base-images': {
       get: {
         summary: 'The base image catalog',
@@ -213,7 +284,16 @@ export const openApiDocument = {
               properties: {
                 items: {
                   type: 'array',
-                  items: { type: 'object', required: ['name', 'kind', 'languageVersion', 'description'], properties: { name: { type: 'string' }, kind: { type: 'string' }, languageVersion: nullable({ type: 'string' }), description: { type: 'string' } } },
+                  items: {
+                    type: 'object',
+                    required: ['name', 'kind', 'languageVersion', 'description'],
+                    properties: {
+                      name: { type: 'string' },
+                      kind: { type: 'string' },
+                      languageVersion: nullable({ type: 'string' }),
+                      description: { type: 'string' },
+                    },
+                  },
                 },
               },
             }),
@@ -225,7 +305,14 @@ export const openApiDocument = {
     '/v1/builds': {
       post: {
         summary: 'Submit a build: an archive (multipart) or a git source (JSON)',
-        parameters: [{ name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 128, pattern: '^[\\x21-\\x7e]+$' } }],
+        parameters: [
+          {
+            name: 'Idempotency-Key',
+            in: 'header',
+            required: false,
+            schema: { type: 'string', maxLength: 128, pattern: '^[\\x21-\\x7e]+$' },
+          },
+        ],
         requestBody: {
           required: true,
           content: {
@@ -233,7 +320,10 @@ export const openApiDocument = {
               schema: {
                 type: 'object',
                 required: ['source'],
-                properties: { source: { type: 'string', format: 'binary', description: 'zip or tar.gz of the project' }, spec: { type: 'string', description: 'BuildSpec as JSON' } },
+                properties: {
+                  source: { type: 'string', format: 'binary', description: 'zip or tar.gz of the project' },
+                  spec: { type: 'string', description: 'BuildSpec as JSON' },
+                },
               },
             },
             'application/json': { schema: ref('GitBuildRequest') },
@@ -253,14 +343,21 @@ export const openApiDocument = {
           { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
         ],
         responses: {
-          '200': { description: 'builds', content: json({ type: 'object', required: ['items'], properties: { items: { type: 'array', items: ref('Build') } } }) },
+          '200': {
+            description: 'builds',
+            content: json({ type: 'object', required: ['items'], properties: { items: { type: 'array', items: ref('Build') } } }),
+          },
           '400': STANDARD_ERRORS['400'],
           '401': STANDARD_ERRORS['401'],
         },
       },
     },
     '/v1/builds/{id}': {
-      get: { summary: 'A build: status, steps, results, error', parameters: [idParam], responses: { '200': { description: 'the build', content: json(ref('Build')) }, ...STANDARD_ERRORS } },
+      get: {
+        summary: 'A build: status, steps, results, error',
+        parameters: [idParam],
+        responses: { '200': { description: 'the build', content: json(ref('Build')) }, ...STANDARD_ERRORS },
+      },
     },
     '/v1/builds/{id}/logs': {
       get: {
@@ -268,7 +365,8 @@ export const openApiDocument = {
         parameters: [idParam, { name: 'follow', in: 'query', schema: { enum: ['true', 'false', '1', '0'] } }],
         responses: {
           '200': {
-            description: 'log lines; as server-sent events, one `data` event per line and a final `end` event whose data is {"status": ...}',
+            description:
+              'log lines; as server-sent events, one `data` event per line and a final `end` event whose data is {"status": ...}',
             content: {
               'text/plain': { schema: { type: 'string' } },
               // OpenAPI 3.1 has no itemSchema: for an event stream, `schema` describes each event.
@@ -276,7 +374,12 @@ export const openApiDocument = {
                 schema: {
                   type: 'object',
                   required: ['data'],
-                  properties: { event: { enum: ['message', 'end'] }, data: { type: 'string' }, id: { type: 'string' }, retry: { type: 'integer' } },
+                  properties: {
+                    event: { enum: ['message', 'end'] },
+                    data: { type: 'string' },
+                    id: { type: 'string' },
+                    retry: { type: 'integer' },
+                  },
                 },
               },
             },
@@ -289,31 +392,53 @@ export const openApiDocument = {
       post: {
         summary: 'Cancel a queued or running build',
         parameters: [idParam],
-        responses: { '200': { description: 'cancelled', content: json(ref('Build')) }, '409': errorResponse('The build has already ended'), ...STANDARD_ERRORS },
+        responses: {
+          '200': { description: 'cancelled', content: json(ref('Build')) },
+          '409': errorResponse('The build has already ended'),
+          ...STANDARD_ERRORS,
+        },
       },
     },
     '/v1/builds/{id}/retry': {
       post: {
         summary: 'Retry a failed or cancelled build as a new build',
         parameters: [idParam],
-        responses: { '202': { description: 'the new build', content: json(ref('Build')) }, '409': errorResponse('The build has not failed'), ...STANDARD_ERRORS },
+        responses: {
+          '202': { description: 'the new build', content: json(ref('Build')) },
+          '409': errorResponse('The build has not failed'),
+          ...STANDARD_ERRORS,
+        },
       },
     },
     '/v1/services': {
       get: {
         summary: 'The tenant’s services',
-        responses: { '200': { description: 'services', content: json({ type: 'object', required: ['items'], properties: { items: { type: 'array', items: ref('Service') } } }) }, '401': STANDARD_ERRORS['401'] },
+        responses: {
+          '200': {
+            description: 'services',
+            content: json({ type: 'object', required: ['items'], properties: { items: { type: 'array', items: ref('Service') } } }),
+          },
+          '401': STANDARD_ERRORS['401'],
+        },
       },
     },
     '/v1/services/{name}': {
-      get: { summary: 'A service', parameters: [nameParam], responses: { '200': { description: 'the service', content: json(ref('Service')) }, ...STANDARD_ERRORS } },
+      get: {
+        summary: 'A service',
+        parameters: [nameParam],
+        responses: { '200': { description: 'the service', content: json(ref('Service')) }, ...STANDARD_ERRORS },
+      },
       patch: {
         summary: 'Change a service’s configuration; redeploys without a rebuild',
         parameters: [nameParam],
         requestBody: { required: true, content: json(ref('ServicePatch')) },
         responses: { '200': { description: 'the service', content: json(ref('Service')) }, ...STANDARD_ERRORS },
       },
-      delete: { summary: 'Delete (uninstall) a service', parameters: [nameParam], responses: { '204': { description: 'deleted' }, ...STANDARD_ERRORS } },
+      delete: {
+        summary: 'Delete (uninstall) a service',
+        parameters: [nameParam],
+        responses: { '204': { description: 'deleted' }, ...STANDARD_ERRORS },
+      },
     },
   },
 } as const;

@@ -324,16 +324,16 @@ export class RegistryClient {
       const res = await this.send('POST', `/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(opts.mountFrom)}`, {
         scope: `${pushScope(repo)} ${pullScope(opts.mountFrom)}`,
       });
+      if (res.status !== 201 && res.status !== 202) throw await this.upstreamError(res, `mount blob ${digest} from ${opts.mountFrom} into ${repo}`);
       await res.body?.cancel();
       if (res.status === 201) {
         return { digest, size: data instanceof Uint8Array ? data.length : await this.blobSize(repo, digest) };
       }
-      if (res.status !== 202) throw await this.upstreamError(res, `mount blob ${digest} from ${opts.mountFrom} into ${repo}`);
       location = this.uploadLocation(res);
     } else {
       const res = await this.send('POST', `/v2/${repo}/blobs/uploads/`, { scope: pushScope(repo) });
-      await res.body?.cancel();
       if (res.status !== 202) throw await this.upstreamError(res, `start blob upload to ${repo}`);
+      await res.body?.cancel();
       location = this.uploadLocation(res);
     }
     if (data instanceof Uint8Array) {
@@ -558,7 +558,16 @@ export class RegistryClient {
 
   private async upstreamError(res: Response, what: string): Promise<UpstreamError> {
     const body = await readErrorBody(res);
-    const hint = res.status === 401 ? (this.username === undefined ? ' (no credentials configured)' : ' (credentials rejected)') : '';
+    // A bearer challenge with error="insufficient_scope" means the token is valid but lacks the access.
+    const denied = res.status === 401 && parseChallenge(res.headers.get('www-authenticate') ?? '').params.error === 'insufficient_scope';
+    const hint =
+      res.status === 401
+        ? this.username === undefined
+          ? ' (no credentials configured)'
+          : denied
+            ? ' (credentials accepted but not granted this access)'
+            : ' (credentials rejected)'
+        : '';
     return new UpstreamError(`registry ${this.host}: ${what} failed: HTTP ${res.status}${hint}${body.summary ? `: ${body.summary}` : ''}`, res.status, body.json ?? body.text);
   }
 }

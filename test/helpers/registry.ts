@@ -28,12 +28,23 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startRegistry(opts: { auth?: { htpasswd: string } } = {}): Promise<TestRegistry> {
+/** Token auth: the registry trusts JWTs from `issuer` for `service` signed under `rootcertbundle`. */
+export interface RegistryTokenAuth {
+  realm: string;
+  service: string;
+  issuer: string;
+  /** PEM file of the certificate(s) the token signer's chain must end in. */
+  rootcertbundle: string;
+}
+
+export async function startRegistry(opts: { auth?: { htpasswd: string } | { token: RegistryTokenAuth } } = {}): Promise<TestRegistry> {
   const dir = await mkdtemp(join(tmpdir(), 'svcbuild-registry-'));
   const port = await freePort();
-  const auth = opts.auth
-    ? `auth:\n  htpasswd:\n    realm: svcbuild-test\n    path: ${opts.auth.htpasswd}\n`
-    : '';
+  const auth = !opts.auth
+    ? ''
+    : 'token' in opts.auth
+      ? `auth:\n  token:\n    realm: ${JSON.stringify(opts.auth.token.realm)}\n    service: ${JSON.stringify(opts.auth.token.service)}\n    issuer: ${JSON.stringify(opts.auth.token.issuer)}\n    rootcertbundle: ${JSON.stringify(opts.auth.token.rootcertbundle)}\n`
+      : `auth:\n  htpasswd:\n    realm: svcbuild-test\n    path: ${opts.auth.htpasswd}\n`;
   await writeFile(
     join(dir, 'config.yml'),
     `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n  secret: svcbuild-test\n${auth}`,

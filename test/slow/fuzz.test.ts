@@ -42,7 +42,8 @@ beforeAll(async () => {
   // Git clones run by the executor inherit this process's environment: send any https/http
   // clone to a dead proxy on loopback so a fuzzed git source never leaves the machine.
   for (const k of PROXY_VARS) savedEnv[k] = process.env[k];
-  for (const k of ['http_proxy', 'https_proxy', 'all_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY']) process.env[k] = 'http://127.0.0.1:9';
+  for (const k of ['http_proxy', 'https_proxy', 'all_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY'])
+    process.env[k] = 'http://127.0.0.1:9';
   delete process.env.no_proxy;
   delete process.env.NO_PROXY;
   stateDir = await mkdtemp(join(tmpdir(), 'svcbuild-fuzz-state-'));
@@ -81,7 +82,13 @@ async function schemathesis(): Promise<string> {
   return exe;
 }
 
-function runChild(cmd: string, args: string[], env: NodeJS.ProcessEnv, cwd: string, limitMs: number): Promise<{ code: number | null; output: string; killed: boolean }> {
+function runChild(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+  limitMs: number,
+): Promise<{ code: number | null; output: string; killed: boolean }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -107,7 +114,12 @@ describe('schemathesis from the OpenAPI document', () => {
   it('finds no server error and no response outside the document', { timeout: (FUZZ_SECONDS + 420) * 1000 }, async () => {
     const exe = await schemathesis();
     // Only loopback: strip the dead proxy above (and any real one) for the fuzzer itself.
-    const env: NodeJS.ProcessEnv = { ...process.env, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost', PYTHONUNBUFFERED: '1' };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      NO_PROXY: '127.0.0.1,localhost',
+      no_proxy: '127.0.0.1,localhost',
+      PYTHONUNBUFFERED: '1',
+    };
     for (const k of ['http_proxy', 'https_proxy', 'all_proxy', 'HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY']) delete env[k];
     const args = [
       'run',
@@ -133,6 +145,13 @@ describe('schemathesis from the OpenAPI document', () => {
     const res = await runChild(exe, args, env, work, (FUZZ_SECONDS + 180) * 1000);
     const report = `schemathesis ${args.map((a) => (a.startsWith('Authorization') ? 'Authorization: Bearer <token>' : a)).join(' ')}\nexit ${res.code}${res.killed ? ' (killed: over its time bound)' : ''}\n${res.output}`;
     if (res.code !== 0) console.log(report);
+    else
+      console.log(
+        res.output
+          .split('\n')
+          .filter((l) => /generated|passed|Seed:/.test(l))
+          .join('\n'),
+      );
     expect(res.killed, report).toBe(false);
     expect(res.code, report).toBe(0);
     // The server's own view agrees: no 5xx, no unhandled error.
@@ -163,12 +182,15 @@ interface Raw {
 /** One request as written (no URL normalisation, any header bytes), on a fresh connection. */
 function raw(method: string, path: string, headers: Record<string, string> = {}, body?: string | Buffer): Promise<Raw> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: server.port, method, path, headers: { Connection: 'close', ...headers }, insecureHTTPParser: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = request(
+      { host: '127.0.0.1', port: server.port, method, path, headers: { Connection: 'close', ...headers }, insecureHTTPParser: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
     req.setTimeout(15_000, () => req.destroy(new Error(`${method} ${path}: no answer in 15 s`)));
     req.on('error', reject);
     if (body !== undefined) req.write(body);
@@ -202,22 +224,78 @@ describe('no 5xx on garbage', () => {
   const long = (n: number, c = 'a') => c.repeat(n);
   const multipart = { 'Content-Type': 'multipart/form-data; boundary=zz' };
 
-  type Case = [what: string, method: string, path: string, headers: () => Record<string, string>, body: string | Buffer | undefined, status: number];
+  type Case = [
+    what: string,
+    method: string,
+    path: string,
+    headers: () => Record<string, string>,
+    body: string | Buffer | undefined,
+    status: number,
+  ];
   const cases: Case[] = [
     // auth
     ['no token', 'GET', '/v1/builds', () => ({}), undefined, 401],
     ['a huge bearer token', 'GET', '/v1/builds', () => ({ Authorization: `Bearer ${long(8000)}` }), undefined, 401],
     ['a huge request id and no token', 'GET', '/v1/builds', () => ({ 'X-Request-Id': long(8000) }), undefined, 401],
     ['basic auth', 'GET', '/v1/builds', () => ({ Authorization: 'Basic YWRtaW46YWRtaW4=' }), undefined, 401],
-    ['a token with a newline-free but binary tail', 'GET', '/v1/builds', () => ({ Authorization: `Bearer ${acme}\u00ff\u00fe` }), undefined, 401],
+    [
+      'a token with a newline-free but binary tail',
+      'GET',
+      '/v1/builds',
+      () => ({ Authorization: `Bearer ${acme}\u00ff\u00fe` }),
+      undefined,
+      401,
+    ],
     // bodies and content types
     ['invalid JSON', 'POST', '/v1/builds', () => ({ ...auth(), 'Content-Type': 'application/json' }), '{"git": {"url": ', 400],
-    ['JSON that is not an object', 'POST', '/v1/builds', () => ({ ...auth(), 'Content-Type': 'application/json' }), '"https://example.com/r.git"', 400],
-    ['deeply nested JSON', 'POST', '/v1/builds', () => ({ ...auth(), 'Content-Type': 'application/json' }), `${'['.repeat(30_000)}${']'.repeat(30_000)}`, 400],
-    ['a JSON body over 64 KiB', 'POST', '/v1/builds', () => ({ ...auth(), 'Content-Type': 'application/json' }), JSON.stringify({ git: { url: `https://example.com/${long(100_000)}` } }), 400],
-    ['a __proto__ key', 'POST', '/v1/builds', () => ({ ...auth(), 'Content-Type': 'application/json' }), '{"__proto__": {"git": {"url": "https://example.com/r.git"}}}', 400],
-    ['a git URL with an option as ref', 'POST', '/v1/builds', () => ({ ...auth(), 'Content-Type': 'application/json' }), '{"git": {"url": "https://example.com/r.git", "ref": "--upload-pack=touch /tmp/x"}}', 400],
-    ['a git subdirectory climbing out', 'POST', '/v1/builds', () => ({ ...auth(), 'Content-Type': 'application/json' }), '{"git": {"url": "https://example.com/r.git", "subdirectory": "../../etc"}}', 400],
+    [
+      'JSON that is not an object',
+      'POST',
+      '/v1/builds',
+      () => ({ ...auth(), 'Content-Type': 'application/json' }),
+      '"https://example.com/r.git"',
+      400,
+    ],
+    [
+      'deeply nested JSON',
+      'POST',
+      '/v1/builds',
+      () => ({ ...auth(), 'Content-Type': 'application/json' }),
+      `${'['.repeat(30_000)}${']'.repeat(30_000)}`,
+      400,
+    ],
+    [
+      'a JSON body over 64 KiB',
+      'POST',
+      '/v1/builds',
+      () => ({ ...auth(), 'Content-Type': 'application/json' }),
+      JSON.stringify({ git: { url: `https://example.com/${long(100_000)}` } }),
+      400,
+    ],
+    [
+      'a __proto__ key',
+      'POST',
+      '/v1/builds',
+      () => ({ ...auth(), 'Content-Type': 'application/json' }),
+      '{"__proto__": {"git": {"url": "https://example.com/r.git"}}}',
+      400,
+    ],
+    [
+      'a git URL with an option as ref',
+      'POST',
+      '/v1/builds',
+      () => ({ ...auth(), 'Content-Type': 'application/json' }),
+      '{"git": {"url": "https://example.com/r.git", "ref": "--upload-pack=touch /tmp/x"}}',
+      400,
+    ],
+    [
+      'a git subdirectory climbing out',
+      'POST',
+      '/v1/builds',
+      () => ({ ...auth(), 'Content-Type': 'application/json' }),
+      '{"git": {"url": "https://example.com/r.git", "subdirectory": "../../etc"}}',
+      400,
+    ],
     ['text/plain', 'POST', '/v1/builds', () => ({ ...auth(), 'Content-Type': 'text/plain' }), 'hello', 400],
     ['no content type', 'POST', '/v1/builds', () => auth(), 'hello', 400],
     ['application/xml', 'POST', '/v1/builds', () => ({ ...auth(), 'Content-Type': 'application/xml' }), '<build/>', 400],
@@ -251,13 +329,38 @@ describe('no 5xx on garbage', () => {
       'POST',
       '/v1/builds',
       () => ({ ...auth(), ...multipart }),
-      Buffer.concat([Buffer.from('--zz\r\nContent-Disposition: form-data; name="source"; filename="a.tar.gz"\r\n\r\n'), Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256)), Buffer.from('\r\n--zz--\r\n')]),
+      Buffer.concat([
+        Buffer.from('--zz\r\nContent-Disposition: form-data; name="source"; filename="a.tar.gz"\r\n\r\n'),
+        Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 256)),
+        Buffer.from('\r\n--zz--\r\n'),
+      ]),
       400,
     ],
     ['a PATCH that is not JSON', 'PATCH', '/v1/services/nope', () => ({ ...auth(), 'Content-Type': 'text/plain' }), 'replicas=3', 400],
-    ['a PATCH with invalid JSON', 'PATCH', '/v1/services/nope', () => ({ ...auth(), 'Content-Type': 'application/json' }), '{replicas: 3}', 400],
-    ['an Idempotency-Key of 200 characters', 'POST', '/v1/builds', () => ({ ...auth(), 'Content-Type': 'application/json', 'Idempotency-Key': long(200) }), '{}', 400],
-    ['an Idempotency-Key with non-ASCII bytes', 'POST', '/v1/builds', () => ({ ...auth(), 'Content-Type': 'application/json', 'Idempotency-Key': 'k\u00e9y' }), '{}', 400],
+    [
+      'a PATCH with invalid JSON',
+      'PATCH',
+      '/v1/services/nope',
+      () => ({ ...auth(), 'Content-Type': 'application/json' }),
+      '{replicas: 3}',
+      400,
+    ],
+    [
+      'an Idempotency-Key of 200 characters',
+      'POST',
+      '/v1/builds',
+      () => ({ ...auth(), 'Content-Type': 'application/json', 'Idempotency-Key': long(200) }),
+      '{}',
+      400,
+    ],
+    [
+      'an Idempotency-Key with non-ASCII bytes',
+      'POST',
+      '/v1/builds',
+      () => ({ ...auth(), 'Content-Type': 'application/json', 'Idempotency-Key': 'k\u00e9y' }),
+      '{}',
+      400,
+    ],
     // ids and names: traversal, length, encoding
     ['a traversal build id', 'GET', '/v1/builds/..%2F..%2Fetc', auth, undefined, 404],
     ['a traversal build id (logs)', 'GET', '/v1/builds/..%2F..%2Fetc%2Fpasswd/logs', auth, undefined, 404],
@@ -267,7 +370,14 @@ describe('no 5xx on garbage', () => {
     ['a traversal service name to the token file', 'GET', '/v1/services/..%2F..%2Ftokens', auth, undefined, 404],
     ['a traversal service name to another tenant', 'GET', '/v1/services/..%2Fother%2Fhello', auth, undefined, 404],
     ['a traversal service delete', 'DELETE', '/v1/services/..%2Fother%2Fhello', auth, undefined, 404],
-    ['a traversal service patch', 'PATCH', '/v1/services/..%2Fother%2Fhello', () => ({ ...auth(), 'Content-Type': 'application/json' }), '{"replicas": 3}', 404],
+    [
+      'a traversal service patch',
+      'PATCH',
+      '/v1/services/..%2Fother%2Fhello',
+      () => ({ ...auth(), 'Content-Type': 'application/json' }),
+      '{"replicas": 3}',
+      404,
+    ],
     ['a very long build id', 'GET', `/v1/builds/${long(8000)}`, auth, undefined, 404],
     ['a very long service name', 'GET', `/v1/services/${long(8000)}`, auth, undefined, 404],
     ['a NUL in an id', 'GET', '/v1/builds/abc%00def', auth, undefined, 404],
@@ -287,7 +397,10 @@ describe('no 5xx on garbage', () => {
   beforeAll(async () => {
     // Another tenant's service and the token file are real files next to acme's services.
     await mkdir(join(stateDir, 'services', 'other'), { recursive: true });
-    await writeFile(join(stateDir, 'services', 'other', 'hello.json'), JSON.stringify({ tenant: 'other', name: 'hello', secret: 'other-tenant-data' }));
+    await writeFile(
+      join(stateDir, 'services', 'other', 'hello.json'),
+      JSON.stringify({ tenant: 'other', name: 'hello', secret: 'other-tenant-data' }),
+    );
   });
 
   it.each(cases)('answers %s with a 4xx and the error shape', async (what, method, path, headers, body, status) => {
@@ -298,7 +411,8 @@ describe('no 5xx on garbage', () => {
     expect(r.text, what).not.toContain('other-tenant-data');
     expect(r.text, what).not.toMatch(/"hash"/);
     const t = templateOf(path);
-    const documented = t && !path.includes('/../') && (openApiDocument.paths as Record<string, Record<string, unknown>>)[t]![method.toLowerCase()];
+    const documented =
+      t && !path.includes('/../') && (openApiDocument.paths as Record<string, Record<string, unknown>>)[t]![method.toLowerCase()];
     if (documented) expectDocumented(method, path, r.status, String(r.headers['content-type']), JSON.parse(r.text));
     if (status === 400) expect(e.code).toBe('invalid_input');
     // Nothing stored for a refused request.

@@ -1,0 +1,167 @@
+/**
+ * The scan step for real: Trivy (built from its Go module by scripts/install-trivy.sh) scans
+ * the Python example's image by digest in a real registry, with an offline vulnerability DB
+ * built by the test from tools/trivy-db-fixture and served from that registry. Nothing comes
+ * from the internet.
+ */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { BuildError } from '../../src/errors.js';
+import { RegistryClient } from '../../src/registry/client.js';
+import { parseImageRef } from '../../src/registry/ref.js';
+import { REPORT_ARTIFACT_TYPE, SBOM_ARTIFACT_TYPE, findAttached } from '../../src/scan/referrers.js';
+import { parseTrivyReport } from '../../src/scan/report.js';
+import { resolveScanSettings, type ScanSettings } from '../../src/scan/settings.js';
+import { ScanGateError, scanStep, type ScanSummary } from '../../src/scan/step.js';
+import { ROOT, svcbuild } from '../helpers/cli.js';
+import { HAVE_TRIVY, TRIVY, serveFixtureDb } from '../scan/fixture-db.js';
+
+const registry = inject('registryHost');
+let work: string;
+let env: Record<string, string>;
+let dbRepository: string;
+let client: RegistryClient;
+let built: { image: string; base: string };
+
+const WERKZEUG = {
+  id: 'CVE-2099-2001',
+  pkg: 'werkzeug',
+  installed: '3.1.9',
+  fixed: '3.1.10',
+  severity: 'HIGH',
+  path: 'project/the_venv/lib/python3.13/site-packages/werkzeug-3.1.9.dist-info/METADATA',
+};
+const GLIBC = { id: 'CVE-2099-1001', pkg: 'libc6', installed: '2.41-12+deb13u4', fixed: '2.41-12+deb13u99', severity: 'HIGH', path: 'os:debian' };
+const URLLIB3 = {
+  id: 'CVE-2099-2002',
+  pkg: 'urllib3',
+  installed: '2.5.0',
+  fixed: '2.6.0',
+  severity: 'MEDIUM',
+  path: 'home/user/the_venv/lib/python3.13/site-packages/urllib3-2.5.0.dist-info/METADATA',
+};
+const pick = (f: { id: string; pkg: string; installed: string; fixed?: string; severity: string; path: string }) => ({
+  id: f.id,
+  pkg: f.pkg,
+  installed: f.installed,
+  fixed: f.fixed,
+  severity: f.severity,
+  path: f.path,
+});
+
+function settings(extra: Partial<ScanSettings> = {}): ScanSettings {
+  return { ...resolveScanSettings({ trivyPath: TRIVY, dbRepository, cacheDir: join(work, 'trivy-cache') }, { registryHost: registry, stateDir: work }), ...extra };
+}
+
+beforeAll(async () => {
+  if (!HAVE_TRIVY) return;
+  work = await mkdtemp(join(tmpdir(), 'svcbuild-scan-'));
+  // The build itself does not scan here (scan.enabled: false); the test runs the step.
+  await writeFile(join(work, 'config.yaml'), 'scan:\n  enabled: false\n');
+  env = { SVCBUILD_REGISTRY: registry, SVCBUILD_STATE_DIR: join(work, 'state'), SVCBUILD_CONFIG: join(work, 'config.yaml') };
+  client = new RegistryClient({ host: registry, plainHttp: true });
+  dbRepository = await serveFixtureDb(registry, work);
+  const res = await svcbuild(['build', join(ROOT, 'examples/python-hello'), '--json'], env);
+  if (res.code !== 0) throw new Error(`svcbuild build failed (exit ${res.code}):\n${res.stderr}`);
+  built = JSON.parse(res.stdout) as { image: string; base: string };
+}, 1_800_000);
+
+afterAll(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+describe.skipIf(!HAVE_TRIVY)(`scan step with trivy (${HAVE_TRIVY ? TRIVY : 'not built: run scripts/install-trivy.sh'})`, () => {
+  let failed: ScanSummary;
+
+  it('fails the gate at HIGH on the new werkzeug finding; the glibc one is inherited from the base', { timeout: 900_000 }, async () => {
+    // GIVEN the Python example's image (werkzeug 3.1.9 added under /project) on the python base
+    // (libc6 from glibc 2.41-12+deb13u4, urllib3 2.5.0 in the base venv), and a DB with
+    // advisories for those three and one for flask < 3.1.1 (the image has flask 3.1.3)
+    // WHEN the scan step runs with threshold HIGH
+    const err = await scanStep({ client, registry: { host: registry, plainHttp: true }, settings: settings(), image: built.image, base: built.base }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    // THEN it fails with a BuildError of step scan (exit 7, never retried) naming the finding
+    expect(err).toBeInstanceOf(ScanGateError);
+    expect(err).toBeInstanceOf(BuildError);
+    const gateErr = err as ScanGateError;
+    expect(gateErr.step).toBe('scan');
+    expect(gateErr.exitCode).toBe(7);
+    expect(gateErr.message).toContain('HIGH CVE-2099-2001 werkzeug 3.1.9 (fixed in 3.1.10) at project/the_venv/lib/python3.13/site-packages/werkzeug-3.1.9.dist-info/METADATA');
+    failed = gateErr.summary;
+    // AND exactly one new finding (werkzeug), and exactly the base's findings as inherited
+    expect(failed.gate).toBe('fail');
+    expect(failed.blocking.map(pick)).toEqual([WERKZEUG]);
+    expect(failed.counts.new).toEqual({ CRITICAL: 0, HIGH: 1, MEDIUM: 0, LOW: 0, UNKNOWN: 0 });
+    expect(failed.counts.inherited).toEqual({ CRITICAL: 0, HIGH: 1, MEDIUM: 1, LOW: 0, UNKNOWN: 0 });
+    // AND the base had no report yet: the step scanned it and attached one to it
+    expect(failed.baseScanned).toBe(true);
+    const baseRef = parseImageRef(built.base);
+    const baseReport = await findAttached(client, baseRef.repo, baseRef.digest!, REPORT_ARTIFACT_TYPE);
+    expect(baseReport?.descriptor.digest).toBe(failed.baseReport);
+    const baseFindings = parseTrivyReport(baseReport!.content.toString('utf8')).findings.map(pick);
+    expect(baseFindings).toEqual([GLIBC, URLLIB3]);
+  });
+
+  it('attaches the full Trivy report and a CycloneDX SBOM to the image as referrers', async () => {
+    // GIVEN the failed scan above WHEN the image's referrers are listed
+    const ref = parseImageRef(built.image);
+    const refs = await client.listReferrers(ref.repo, ref.digest!);
+    // THEN the report and the SBOM are there, by the digests the summary names
+    expect(refs.filter((d) => d.artifactType === REPORT_ARTIFACT_TYPE).map((d) => d.digest)).toContain(failed.report);
+    expect(refs.filter((d) => d.artifactType === SBOM_ARTIFACT_TYPE).map((d) => d.digest)).toContain(failed.sbom);
+    // AND the report is Trivy's, about this image by digest, with the three findings
+    const report = await findAttached(client, ref.repo, ref.digest!, REPORT_ARTIFACT_TYPE);
+    const parsed = parseTrivyReport(report!.content.toString('utf8'));
+    expect(parsed.artifactName).toBe(built.image);
+    expect(parsed.os).toEqual({ family: 'debian', name: expect.stringMatching(/^13\./) });
+    expect(parsed.findings.map(pick)).toEqual([GLIBC, WERKZEUG, URLLIB3]);
+    // AND the SBOM is CycloneDX listing flask 3.1.3 and libc6 as components
+    const sbom = JSON.parse((await findAttached(client, ref.repo, ref.digest!, SBOM_ARTIFACT_TYPE))!.content.toString('utf8')) as {
+      bomFormat: string;
+      components: Array<{ name: string; version: string; purl?: string }>;
+    };
+    expect(sbom.bomFormat).toBe('CycloneDX');
+    expect(sbom.components.find((c) => c.name === 'flask')?.purl).toBe('pkg:pypi/flask@3.1.3');
+    expect(sbom.components.some((c) => c.name === 'libc6' && c.version === '2.41-12+deb13u4')).toBe(true);
+  });
+
+  it('passes with a live ignore entry, reuses the base report, and an expired entry ignores nothing', { timeout: 600_000 }, async () => {
+    // GIVEN an ignore entry for the werkzeug finding, valid until 2099
+    const ignore = [{ id: 'CVE-2099-2001', reason: 'fixture: not reachable in this service', expires: '2099-01-01' }];
+    // WHEN the step runs again
+    const summary = await scanStep({ client, registry: { host: registry, plainHttp: true }, settings: settings({ ignore }), image: built.image, base: built.base });
+    // THEN the gate passes, listing the finding as ignored with its reason
+    expect(summary.gate).toBe('pass');
+    expect(summary.blocking).toEqual([]);
+    expect(summary.ignored.map((f) => [f.id, f.pkg, f.reason])).toEqual([['CVE-2099-2001', 'werkzeug', 'fixture: not reachable in this service']]);
+    expect(summary.counts.new.HIGH).toBe(1);
+    // AND the base report attached by the first run was reused, not rescanned
+    expect(summary.baseScanned).toBe(false);
+    expect(summary.baseReport).toBe(failed.baseReport);
+
+    // GIVEN the same entry expired yesterday WHEN the step runs THEN it fails again, naming the expired entry
+    const expired = [{ ...ignore[0]!, expires: '2026-01-01' }];
+    const err = (await scanStep({
+      client,
+      registry: { host: registry, plainHttp: true },
+      settings: settings({ ignore: expired }),
+      image: built.image,
+      base: built.base,
+      now: new Date('2026-06-01T00:00:00Z'),
+    }).catch((e: unknown) => e)) as ScanGateError;
+    expect(err).toBeInstanceOf(ScanGateError);
+    expect(err.summary.expiredIgnores).toEqual(expired);
+    expect(err.summary.blocking.map((f) => f.id)).toEqual(['CVE-2099-2001']);
+  });
+
+  it('passes at CRITICAL: nothing new is that severe', { timeout: 600_000 }, async () => {
+    const summary = await scanStep({ client, registry: { host: registry, plainHttp: true }, settings: settings({ threshold: 'CRITICAL' }), image: built.image, base: built.base });
+    expect(summary.gate).toBe('pass');
+    expect(summary.threshold).toBe('CRITICAL');
+    expect(summary.counts.new).toEqual({ CRITICAL: 0, HIGH: 1, MEDIUM: 0, LOW: 0, UNKNOWN: 0 });
+  });
+});
