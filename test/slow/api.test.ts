@@ -337,7 +337,12 @@ describe('restart mid-build', () => {
       const f = form(await tarGz(dir), { name: 'restart' });
       const sub: any = await (await fetch(`${url}/v1/builds`, { method: 'POST', body: f, headers: { Authorization: `Bearer ${acme}` } })).json();
       const get = async (): Promise<any> => (await fetch(`${url}/v1/builds/${sub.id}`, { headers: { Authorization: `Bearer ${acme}` } })).json();
-      for (let b = await get(); b.status !== 'running'; b = await get()) await new Promise((r) => setTimeout(r, 100));
+      // Kill while the dependency install runs: the build is then surely unfinished.
+      const logOf = async () => (await fetch(`${url}/v1/builds/${sub.id}/logs`, { headers: { Authorization: `Bearer ${acme}` } })).text();
+      while (!(await logOf()).includes(': RUN uv pip install')) {
+        expect((await get()).status).not.toBe('succeeded');
+        await new Promise((r) => setTimeout(r, 50));
+      }
       // WHEN the server is killed mid-build and started again
       proc.kill('SIGKILL');
       await new Promise((r) => proc.once('exit', r));
