@@ -424,6 +424,10 @@ async function receiveArchive(
     const dir = await mkdtemp(join(tmpdir(), 'svcbuild-source-'));
     await rm(dir, { recursive: true, force: true });
     const res = await extractArchive(join(tmp, 'upload'), dir, limits);
+    if (res.files === 0) {
+      await rm(dir, { recursive: true, force: true });
+      throw new InputError('invalid build request', [{ path: 'source', message: 'the archive holds no files: pack the project directory itself' }]);
+    }
     return { spec, dir, info: { type: 'archive', format: res.format, sha256: res.sha256, files: res.files, bytes: res.bytes } };
   } finally {
     await rm(tmp, { recursive: true, force: true });

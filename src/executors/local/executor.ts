@@ -262,6 +262,8 @@ export class LocalExecutor implements Executor {
   }
 
   private servicePath(tenant: string, name: string): string {
+    // Names become file names: anything but a valid service name is simply not found.
+    if (!/^[a-z]([a-z0-9-]*[a-z0-9])?$/.test(name) || !/^[a-z]([a-z0-9-]*[a-z0-9])?$/.test(tenant)) throw new NotFoundError(`no service ${name}`);
     return join(this.dir, 'services', tenant, `${name}.json`);
   }
 

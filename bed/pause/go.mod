@@ -1,0 +1,3 @@
+module svcbuild.dev/bed/pause
+
+go 1.22
