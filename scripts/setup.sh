@@ -28,7 +28,14 @@ if [ ! -x node_modules/.bin/node ] || [ ! -d node_modules/vitest ] || [ package-
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-if [ -x scripts/install-helm.sh ]; then
-  scripts/install-helm.sh
+scripts/install-helm.sh
+# Tools the tests build or install once and cache outside the repository (~/.cache):
+# schemathesis (PyPI), the argo CLI, etcd and Kubernetes from their Go modules. On a fresh
+# machine the Go builds take a while (see scripts/bed/README.md); later runs reuse them.
+if [ "${SVCBUILD_SETUP_TOOLS:-1}" = 1 ]; then
+  scripts/install-schemathesis.sh >/dev/null
+  scripts/install-argo-cli.sh
+  scripts/bed/build.sh
+  if [ -x scripts/install-trivy.sh ]; then scripts/install-trivy.sh; fi
 fi
 echo "setup: ready"
