@@ -45,6 +45,14 @@ if ! command -v go >/dev/null 2>&1; then
 fi
 
 mkdir -p "$BIN"
+# One build at a time per cache directory: a second caller waits, then finds the binary.
+exec 9>"$BIN/.install-trivy.lock"
+flock 9
+if [ -x "$TRIVY" ] && "$TRIVY" --version 2>/dev/null | grep -q "^Version: ${want}\$"; then
+  log "trivy $want was built meanwhile at $TRIVY"
+  echo "$TRIVY"
+  exit 0
+fi
 log "building trivy $TRIVY_VERSION from its Go module into $BIN (takes minutes)"
 # `go install module@version` is what we would run, but it also asks the proxy for the
 # module's version list (to look for a deprecation notice), and this proxy answers 403 for
@@ -62,11 +70,11 @@ fi
 (
   cd "$src"
   CGO_ENABLED=0 GOEXPERIMENT=jsonv2 GOFLAGS="-mod=readonly -buildvcs=false" \
-    go build -trimpath -o "$TRIVY.tmp" \
+    go build -trimpath -o "$TRIVY.tmp.$$" \
     -ldflags "-s -w -X github.com/aquasecurity/trivy/pkg/version/app.ver=${want}" \
     ./cmd/trivy
 )
-mv "$TRIVY.tmp" "$TRIVY"
+mv "$TRIVY.tmp.$$" "$TRIVY"
 
 if ! "$TRIVY" --version 2>/dev/null | grep -q "^Version: ${want}\$"; then
   log "built $TRIVY but it does not report version $want:"

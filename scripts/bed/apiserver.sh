@@ -6,7 +6,7 @@
 #   up       build (cached) and start etcd and kube-apiserver, install the Argo CRDs, print the
 #            admin kubeconfig path on stdout (progress goes to stderr). Does nothing if the bed
 #            in the run dir is already running.
-#   down     stop both and remove the run dir.
+#   down     stop both and remove the run dir (after `node.sh stop` if a level-2 node runs).
 #   env      print shell exports (KUBECONFIG, SVCBUILD_BED_SERVER, ...) for a running bed.
 #   status   exit 0 if the bed in the run dir answers /readyz.
 #   user     write a kubeconfig for a client certificate (CN=NAME, O=GROUP...) signed by the
@@ -250,6 +250,7 @@ cmd_up() {
     --kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" \
     --kubelet-client-key "$pki/apiserver-kubelet-client.key" \
     --kubelet-certificate-authority "$pki/ca.crt" \
+    --kubelet-preferred-address-types InternalIP,Hostname \
     --service-account-issuer "https://kubernetes.default.svc.cluster.local" \
     --service-account-key-file "$pki/sa.pub" \
     --service-account-signing-key-file "$pki/sa.key" \
@@ -271,6 +272,7 @@ export KUBECONFIG=$RUN/admin.kubeconfig
 export SVCBUILD_BED_SERVER=$server
 export SVCBUILD_BED_RUN=$RUN
 export SVCBUILD_BED_CA=$pki/ca.crt
+export SVCBUILD_BED_ADVERTISE=$advertise
 EOF
 
   log "installing Argo CRDs from $CACHE/argo-crds"
@@ -294,6 +296,11 @@ EOF
 cmd_down() {
   if [ ! -e "$RUN" ]; then return; fi
   [ -f "$RUN/$MARKER" ] || die "$RUN is not a bed run dir; refusing to remove it"
+  # Level 2: a node started by node.sh goes first (containers, mounts under the run dir, ...).
+  if [ -d "$RUN/node" ]; then
+    SVCBUILD_BED_RUN="$RUN" SVCBUILD_BED_CACHE="$CACHE" "$HERE/node.sh" stop ||
+      die "node.sh stop failed; not removing $RUN"
+  fi
   stop_pid "$RUN/apiserver.pid" "$BIN/kube-apiserver" kube-apiserver
   stop_pid "$RUN/etcd.pid" "$BIN/etcd" etcd
   rm -rf "$RUN"

@@ -11,7 +11,9 @@
 #
 # Usage: scripts/bed/build.sh [COMPONENT...]
 #   COMPONENT: etcd, argo-crds, or a Kubernetes command (kube-apiserver, kube-controller-manager,
-#   kube-scheduler, kubelet, ...). Default: etcd kube-apiserver argo-crds.
+#   kube-scheduler, kubelet, kube-proxy, ...), or pause (level 2: the pod sandbox program of
+#   bed/pause, a static binary that node.sh puts into a scratch image). Default: etcd
+#   kube-apiserver argo-crds.
 # Environment:
 #   SVCBUILD_BED_CACHE    cache directory (default $HOME/.cache/svcbuild-bed)
 #   SVCBUILD_BED_GOCACHE  Go build cache (default $CACHE/go-build: removing $CACHE resets all)
@@ -103,6 +105,19 @@ build_kube() {
   printf '%s' "$st" >"$STAMPS/$cmd"
 }
 
+build_pause() {
+  local dir="$ROOT/bed/pause" out="$BIN/pause"
+  local st
+  st="$(stamp_text "pause" "ldflags=$LDFLAGS_BASE" "src=$(hash_files "$dir/go.mod" "$dir/main.go")")"
+  if up_to_date "$out" pause "$st"; then log "pause: cached ($out)"; return; fi
+  do_build_pause() {
+    (cd "$dir" && CGO_ENABLED=0 go build -trimpath -ldflags="$LDFLAGS_BASE" -o "$out.tmp" .)
+    mv "$out.tmp" "$out"
+  }
+  timed pause do_build_pause
+  printf '%s' "$st" >"$STAMPS/pause"
+}
+
 copy_argo_crds() {
   local out="$CACHE/argo-crds"
   local st
@@ -144,6 +159,7 @@ for c in "${components[@]}"; do
   case "$c" in
     etcd) with_lock etcd build_etcd ;;
     argo-crds) with_lock argo-crds copy_argo_crds ;;
+    pause) with_lock pause build_pause ;;
     kube-* | kubelet | kubectl | kubeadm) with_lock "$c" build_kube "$c" ;;
     *) die "unknown component: $c" ;;
   esac

@@ -237,6 +237,33 @@ export class RegistryClient {
     return { digest, subjectProcessed: res.headers.has('oci-subject') };
   }
 
+  /**
+   * Deletes a manifest by digest (distribution deletes by digest only, and with it every tag
+   * pointing at it). A missing manifest is a NotFoundError; a registry with deletes disabled
+   * answers 405, an UpstreamError saying so.
+   */
+  async deleteManifest(repo: string, digest: string): Promise<void> {
+    checkDigest(digest);
+    const res = await this.send('DELETE', `/v2/${repo}/manifests/${digest}`, { scope: deleteScope(repo) });
+    if (res.status === 404) {
+      const body = await readErrorBody(res);
+      throw new NotFoundError(`manifest ${this.host}/${repo}@${digest} not found${body.summary ? ` (${body.summary})` : ''}`, body.json);
+    }
+    if (res.status === 405) {
+      const err = await this.upstreamError(res, `DELETE manifest ${repo}@${digest}`);
+      throw new UpstreamError(`${err.message} (the registry does not allow deletes: enable storage.delete)`, 405, err.details);
+    }
+    if (res.status !== 202 && res.status !== 200) throw await this.upstreamError(res, `DELETE manifest ${repo}@${digest}`);
+    await res.body?.cancel();
+  }
+
+  /** Tags the manifest `digest` of `repo` as `tag` (same bytes, same digest); returns the digest. */
+  async tagManifest(repo: string, digest: string, tag: string): Promise<string> {
+    checkDigest(digest);
+    const m = await this.getManifest(repo, digest);
+    return this.putManifest(repo, tag, m.bytes, m.mediaType);
+  }
+
   /** All tags of a repository, following pagination. */
   async listTags(repo: string): Promise<string[]> {
     const tags: string[] = [];
@@ -578,6 +605,10 @@ function pullScope(repo: string): string {
 
 function pushScope(repo: string): string {
   return `repository:${repo}:pull,push`;
+}
+
+function deleteScope(repo: string): string {
+  return `repository:${repo}:delete`;
 }
 
 /** The referrers tag schema's tag for a subject digest: `sha256-<hex>`. */

@@ -12,7 +12,12 @@ export const TRIVY_DB_LAYER_MEDIA_TYPE = 'application/vnd.aquasec.trivy.db.layer
 export const TRIVY_DB_SCHEMA = 2;
 
 /** Pushes `db.tar.gz` bytes as `repo:<tag>` (default tag: the schema version, `2`). */
-export async function pushTrivyDb(client: RegistryClient, repo: string, dbTarGz: Uint8Array, tag = String(TRIVY_DB_SCHEMA)): Promise<Descriptor> {
+export async function pushTrivyDb(
+  client: RegistryClient,
+  repo: string,
+  dbTarGz: Uint8Array,
+  tag = String(TRIVY_DB_SCHEMA),
+): Promise<Descriptor> {
   return client.pushArtifact({
     repo,
     tag,

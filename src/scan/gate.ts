@@ -4,7 +4,16 @@
  */
 import { z } from 'zod';
 import { InputError } from '../errors.js';
-import { SEVERITIES, compareFindings, countBySeverity, findingKey, severityRank, type Finding, type Severity, type SeverityCounts } from './report.js';
+import {
+  SEVERITIES,
+  compareFindings,
+  countBySeverity,
+  findingKey,
+  severityRank,
+  type Finding,
+  type Severity,
+  type SeverityCounts,
+} from './report.js';
 
 /** An image's findings split by whether its base image has the same one. */
 export interface FindingsDiff {
@@ -52,7 +61,9 @@ export const SeveritySchema = z.enum(SEVERITIES);
 export function expiryTime(expires: string): number {
   if (DATE_ONLY.test(expires)) {
     const t = Date.parse(`${expires}T00:00:00Z`);
-    return Number.isNaN(t) ? NaN : t + 24 * 3600 * 1000;
+    // Date.parse rolls 2026-02-30 over to March: only a date that round-trips is one.
+    if (Number.isNaN(t) || new Date(t).toISOString().slice(0, 10) !== expires) return NaN;
+    return t + 24 * 3600 * 1000;
   }
   if (!/^\d{4}-\d{2}-\d{2}T/.test(expires)) return NaN;
   return Date.parse(expires);
@@ -93,7 +104,9 @@ export interface GateResult {
  */
 export function gate(findings: FindingsDiff, opts: GateOptions): GateResult {
   if (!(SEVERITIES as readonly string[]).includes(opts.threshold)) {
-    throw new InputError(`unknown scan threshold "${String(opts.threshold)}"`, [{ path: 'scan.threshold', message: `one of ${SEVERITIES.join(', ')}` }]);
+    throw new InputError(`unknown scan threshold "${String(opts.threshold)}"`, [
+      { path: 'scan.threshold', message: `one of ${SEVERITIES.join(', ')}` },
+    ]);
   }
   const entries = opts.ignore ?? [];
   const live = entries.filter((e) => !isExpired(e, opts.now));

@@ -80,9 +80,16 @@ export interface AttachedArtifact {
  * The newest artifact of `artifactType` referring to `digest` (by its created annotation),
  * with its content; undefined when there is none.
  */
-export async function findAttached(client: RegistryClient, repo: string, digest: string, artifactType: string): Promise<AttachedArtifact | undefined> {
+export async function findAttached(
+  client: RegistryClient,
+  repo: string,
+  digest: string,
+  artifactType: string,
+): Promise<AttachedArtifact | undefined> {
   const refs = await client.listReferrers(repo, digest, artifactType);
-  const sorted = [...refs].sort((a, b) => (b.annotations?.[ANNOTATIONS.created] ?? '').localeCompare(a.annotations?.[ANNOTATIONS.created] ?? ''));
+  const sorted = [...refs].sort((a, b) =>
+    (b.annotations?.[ANNOTATIONS.created] ?? '').localeCompare(a.annotations?.[ANNOTATIONS.created] ?? ''),
+  );
   for (const d of sorted) {
     try {
       const m = await client.getManifest(repo, d.digest);

@@ -137,7 +137,8 @@ export function parseTrivyReport(json: string | object): ParsedReport {
     }
   } else doc = json as TrivyReport;
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) throw new UpstreamError('the Trivy report is not a JSON object');
-  if (doc.SchemaVersion !== 2) throw new UpstreamError(`the Trivy report has SchemaVersion ${JSON.stringify(doc.SchemaVersion)}; svcbuild reads schema 2`);
+  if (doc.SchemaVersion !== 2)
+    throw new UpstreamError(`the Trivy report has SchemaVersion ${JSON.stringify(doc.SchemaVersion)}; svcbuild reads schema 2`);
   if (doc.Results != null && !Array.isArray(doc.Results)) throw new UpstreamError('the Trivy report has Results that are not a list');
 
   const byKey = new Map<string, Finding>();
@@ -153,7 +154,9 @@ export function parseTrivyReport(json: string | object): ParsedReport {
       const pkg = str(v.PkgName);
       const installed = typeof v.InstalledVersion === 'string' ? v.InstalledVersion : undefined;
       if (!id || !pkg || installed === undefined) {
-        throw new UpstreamError(`the Trivy report's Results[${ri}].Vulnerabilities[${vi}] lacks VulnerabilityID, PkgName or InstalledVersion`);
+        throw new UpstreamError(
+          `the Trivy report's Results[${ri}].Vulnerabilities[${vi}] lacks VulnerabilityID, PkgName or InstalledVersion`,
+        );
       }
       const path = str(v.PkgPath) ?? (klass === 'os-pkgs' ? `os:${type || 'unknown'}` : target);
       const f: Finding = {

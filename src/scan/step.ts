@@ -68,8 +68,10 @@ export class ScanGateError extends BuildError {
 
 function repoOf(image: string, client: RegistryClient): { repo: string; digest: string } {
   const ref = parseImageRef(image);
-  if (!ref.digest) throw new InputError(`scan: ${image} is not a reference by digest`, [{ path: 'image', message: 'needs @sha256:<digest>' }]);
-  if (ref.host !== client.host) throw new InputError(`scan: ${image} is not in registry ${client.host}`, [{ path: 'image', message: `not in ${client.host}` }]);
+  if (!ref.digest)
+    throw new InputError(`scan: ${image} is not a reference by digest`, [{ path: 'image', message: 'needs @sha256:<digest>' }]);
+  if (ref.host !== client.host)
+    throw new InputError(`scan: ${image} is not in registry ${client.host}`, [{ path: 'image', message: `not in ${client.host}` }]);
   return { repo: ref.repo, digest: ref.digest };
 }
 
@@ -98,12 +100,17 @@ export interface ScannedImage {
 export async function scanAndAttach(ctx: ScanContext, image: string, now = new Date()): Promise<ScannedImage> {
   const { repo, digest } = repoOf(image, ctx.client);
   const res = await (ctx.scan ?? scanImage)(scanOptions(ctx, image));
-  const attached = await attachReports(ctx.client, repo, digest, res.reportJson, res.sbomJson, attachOpts(res.db, now));
+  const attached = await attachReports(ctx.client, repo, digest, res.reportJson, res.sbomJson, attachOpts(res.report, res.db, now));
   return { report: res.report, db: res.db, reportDigest: attached.report.digest, sbomDigest: attached.sbom.digest };
 }
 
-function attachOpts(db: DbInfo, now: Date): { scanner: string; now: Date; dbUpdatedAt?: string } {
-  const o: { scanner: string; now: Date; dbUpdatedAt?: string } = { scanner: `trivy ${TRIVY_VERSION}`, now };
+/** `trivy <version>` as the report says (the pinned version when it does not). */
+function scannerOf(report: ParsedReport): string {
+  return `trivy ${report.trivyVersion ?? TRIVY_VERSION}`;
+}
+
+function attachOpts(report: ParsedReport, db: DbInfo, now: Date): { scanner: string; now: Date; dbUpdatedAt?: string } {
+  const o: { scanner: string; now: Date; dbUpdatedAt?: string } = { scanner: scannerOf(report), now };
   if (db.updatedAt) o.dbUpdatedAt = db.updatedAt;
   return o;
 }
@@ -112,7 +119,11 @@ function attachOpts(db: DbInfo, now: Date): { scanner: string; now: Date; dbUpda
  * The report attached to an image, when one was made with the vulnerability DB of
  * `db.updatedAt` (any report when that is unknown).
  */
-export async function attachedReport(client: RegistryClient, image: string, db: DbInfo = {}): Promise<{ report: ParsedReport; digest: string } | undefined> {
+export async function attachedReport(
+  client: RegistryClient,
+  image: string,
+  db: DbInfo = {},
+): Promise<{ report: ParsedReport; digest: string } | undefined> {
   const { repo, digest } = repoOf(image, client);
   const found = await findAttached(client, repo, digest, REPORT_ARTIFACT_TYPE);
   if (!found) return undefined;
@@ -150,20 +161,23 @@ export async function scanStep(input: ScanStepInput): Promise<ScanSummary> {
     ignore: input.settings.ignore,
     now,
   });
-  for (const e of decision.expiredIgnores) log(`ignore entry ${e.id}${e.pkg ? ` (${e.pkg})` : ''} expired on ${e.expires}: it no longer applies`);
+  for (const e of decision.expiredIgnores)
+    log(`ignore entry ${e.id}${e.pkg ? ` (${e.pkg})` : ''} expired on ${e.expires}: it no longer applies`);
   for (const f of decision.ignored) log(`ignored: ${describeFinding(f)}: ${f.reason}`);
 
-  const attached = await attachReports(input.client, repo, digest, res.reportJson, res.sbomJson, attachOpts(res.db, now));
+  const attached = await attachReports(input.client, repo, digest, res.reportJson, res.sbomJson, attachOpts(res.report, res.db, now));
   const summary: ScanSummary = {
     ...decision,
     report: attached.report.digest,
     sbom: attached.sbom.digest,
     baseReport: base.digest,
     baseScanned,
-    scanner: `trivy ${TRIVY_VERSION}`,
+    scanner: scannerOf(res.report),
     db: res.db,
   };
-  log(`gate ${summary.gate} at ${summary.threshold}: new ${countsLine(summary.counts.new)}; inherited ${countsLine(summary.counts.inherited)}`);
+  log(
+    `gate ${summary.gate} at ${summary.threshold}: new ${countsLine(summary.counts.new)}; inherited ${countsLine(summary.counts.inherited)}`,
+  );
   if (summary.gate === 'fail') throw new ScanGateError(summary);
   return summary;
 }

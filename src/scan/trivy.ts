@@ -4,6 +4,7 @@
  * nothing else fetched from anywhere: no version check, no Java DB, offline scan. One Trivy
  * run gives the JSON report (with every package listed), converted into a CycloneDX SBOM.
  */
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -58,7 +59,11 @@ function serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
 }
 
 /** The arguments of `trivy image` for one scan (exported for tests and the step CLI). */
-export function trivyImageArgs(opts: Pick<ScanImageOptions, 'image' | 'registry' | 'dbRepository' | 'cacheDir'>, output: string, timeoutSeconds: number): string[] {
+export function trivyImageArgs(
+  opts: Pick<ScanImageOptions, 'image' | 'registry' | 'dbRepository' | 'cacheDir'>,
+  output: string,
+  timeoutSeconds: number,
+): string[] {
   const args = [
     'image',
     '--image-src',
@@ -90,7 +95,20 @@ export function trivyImageArgs(opts: Pick<ScanImageOptions, 'image' | 'registry'
 function trivyEnv(opts: ScanImageOptions): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   // Only what Trivy needs; no TRIVY_* setting of the caller's shell changes a scan.
-  for (const k of ['PATH', 'HOME', 'TMPDIR', 'SSL_CERT_FILE', 'SSL_CERT_DIR']) if (process.env[k] !== undefined) env[k] = process.env[k];
+  const keep = [
+    'PATH',
+    'HOME',
+    'TMPDIR',
+    'SSL_CERT_FILE',
+    'SSL_CERT_DIR',
+    'HTTP_PROXY',
+    'HTTPS_PROXY',
+    'NO_PROXY',
+    'http_proxy',
+    'https_proxy',
+    'no_proxy',
+  ];
+  for (const k of keep) if (process.env[k] !== undefined) env[k] = process.env[k];
   if (opts.registry.username !== undefined) {
     env.TRIVY_USERNAME = opts.registry.username;
     env.TRIVY_PASSWORD = opts.registry.password ?? '';
@@ -104,7 +122,12 @@ function trivyEnv(opts: ScanImageOptions): NodeJS.ProcessEnv {
  */
 export async function scanImage(opts: ScanImageOptions): Promise<ScanImageResult> {
   const ref = parseImageRef(opts.image);
-  if (!ref.digest) throw new InputError(`scan ${opts.image}: an image is scanned by digest (host/repo@sha256:…)`, [{ path: 'image', message: 'needs @sha256:<digest>' }]);
+  if (!ref.digest)
+    throw new InputError(`scan ${opts.image}: an image is scanned by digest (host/repo@sha256:…)`, [
+      { path: 'image', message: 'needs @sha256:<digest>' },
+    ]);
+  if (!existsSync(opts.trivyPath))
+    throw new UpstreamError(`trivy is not installed at ${opts.trivyPath}; run scripts/install-trivy.sh (or set scan.trivyPath)`);
   const timeoutMs = opts.timeoutMs ?? 900_000;
   return serialized(opts.cacheDir, async () => {
     const work = await mkdtemp(join(tmpdir(), 'svcbuild-scan-'));
@@ -119,14 +142,18 @@ export async function scanImage(opts: ScanImageOptions): Promise<ScanImageResult
         timeoutMs: timeoutMs + 30_000,
         signal: opts.signal,
       });
-      if (scan.code !== 0) throw new UpstreamError(`trivy could not scan ${opts.image} (exit ${scan.code}):\n${tail(scan.output, 30)}`, undefined, { code: scan.code });
+      if (scan.code !== 0)
+        throw new UpstreamError(`trivy could not scan ${opts.image} (exit ${scan.code}):\n${tail(scan.output, 30)}`, undefined, {
+          code: scan.code,
+        });
       const convert = await run(opts.trivyPath, ['convert', '--format', 'cyclonedx', '--output', sbomFile, reportFile], {
         env,
         onLine,
         timeoutMs: 120_000,
         signal: opts.signal,
       });
-      if (convert.code !== 0) throw new UpstreamError(`trivy could not write the SBOM of ${opts.image} (exit ${convert.code}):\n${tail(convert.output, 30)}`);
+      if (convert.code !== 0)
+        throw new UpstreamError(`trivy could not write the SBOM of ${opts.image} (exit ${convert.code}):\n${tail(convert.output, 30)}`);
       const reportJson = await readFile(reportFile, 'utf8');
       const sbomJson = await readFile(sbomFile, 'utf8');
       return { report: parseTrivyReport(reportJson), reportJson, sbomJson, db: await readDbInfo(opts.cacheDir) };

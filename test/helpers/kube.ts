@@ -56,8 +56,16 @@ export async function buildBed(components: string[] = []): Promise<void> {
   await run(join(BED_SCRIPTS, 'build.sh'), components, process.env, 30 * 60_000);
 }
 
+export interface StartKubeOptions {
+  /**
+   * Address the apiserver listens on (default 127.0.0.1). A node (startNode) needs one its
+   * pods can reach: startCluster uses 0.0.0.0.
+   */
+  bindAddress?: string;
+}
+
 /** Starts a private etcd + kube-apiserver with the Argo CRDs for the calling test file. */
-export async function startKube(): Promise<TestKube> {
+export async function startKube(options: StartKubeOptions = {}): Promise<TestKube> {
   await buildBed(['etcd', 'kube-apiserver', 'argo-crds']);
   const runDir = await mkdtemp(join(tmpdir(), 'svcbuild-kube-'));
   // apiserver.sh refuses to take over a directory that is not a bed run dir: start from an
@@ -73,6 +81,8 @@ export async function startKube(): Promise<TestKube> {
   for (const k of ['SVCBUILD_BED_APISERVER_PORT', 'SVCBUILD_BED_ETCD_PORT', 'SVCBUILD_BED_ETCD_PEER_PORT']) {
     delete env[k];
   }
+  if (options.bindAddress) env.SVCBUILD_BED_BIND_ADDRESS = options.bindAddress;
+  else delete env.SVCBUILD_BED_BIND_ADDRESS;
   const script = join(BED_SCRIPTS, 'apiserver.sh');
   const up = await run(script, ['up'], env, 5 * 60_000);
   const kubeconfig = up.stdout.trim().split('\n').pop() ?? '';
@@ -96,6 +106,107 @@ export async function startKube(): Promise<TestKube> {
       if (stopped) return;
       stopped = true;
       await run(script, ['down'], env, 60_000);
+    },
+  };
+}
+
+/** The level-2 node of a bed (scripts/bed/node.sh). */
+export interface TestNode {
+  /** Node name (svcbuild-bed unless SVCBUILD_BED_NODE_NAME says otherwise). */
+  name: string;
+  /** The node's InternalIP (the host's default-route address). */
+  ip: string;
+  /** Socket of the node's own containerd (use with `ctr --address`, namespace k8s.io). */
+  containerdSocket: string;
+  /** The locally built pause image containerd uses as sandbox image. */
+  pauseImage: string;
+  /** The node's pod subnet (CNI bridge + host-local IPAM). */
+  podCidr: string;
+  /** CNI bridge name on the host. */
+  bridge: string;
+  /**
+   * Stops containerd (and every container), kubelet, kube-proxy, kube-controller-manager and
+   * kube-scheduler, and removes what they left on the host (mounts, network namespaces, the
+   * bridge, KUBE-* iptables chains, cgroups). The apiserver keeps running. Idempotent.
+   */
+  stop(): Promise<void>;
+}
+
+export interface StartNodeOptions {
+  /** Registry (host:port, plain HTTP) the pause image is pushed to and pulled from. */
+  registry?: string;
+  /** More plain-HTTP registries containerd may pull from. */
+  insecureRegistries?: string[];
+}
+
+/** Components a node needs, built by build.sh (cached). */
+export const NODE_COMPONENTS = ['kube-controller-manager', 'kube-scheduler', 'kubelet', 'kube-proxy', 'pause'];
+
+/**
+ * Adds a node to a bed started with a reachable bind address (startKube({ bindAddress:
+ * '0.0.0.0' }), or use startCluster): containerd, CNI, kube-controller-manager,
+ * kube-scheduler, kubelet, kube-proxy; resolves once the Node is Ready and schedulable.
+ * Only one node runs per host. kube.stop() stops the node too.
+ */
+export async function startNode(kube: TestKube, options: StartNodeOptions = {}): Promise<TestNode> {
+  await buildBed(NODE_COMPONENTS);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    SVCBUILD_BED_RUN: kube.runDir,
+    SVCBUILD_BED_SKIP_BUILD: '1',
+  };
+  if (options.registry) env.SVCBUILD_BED_REGISTRY = options.registry;
+  if (options.insecureRegistries) env.SVCBUILD_BED_INSECURE_REGISTRIES = options.insecureRegistries.join(' ');
+  const script = join(BED_SCRIPTS, 'node.sh');
+  await run(script, ['start'], env, 5 * 60_000);
+  const envOut = (await run(join(BED_SCRIPTS, 'apiserver.sh'), ['env'], env, 30_000)).stdout;
+  const get = (k: string): string => {
+    const v = new RegExp(`^export ${k}=(\\S+)$`, 'm').exec(envOut)?.[1];
+    if (!v) throw new Error(`node.sh start wrote no ${k}:\n${envOut}`);
+    return v;
+  };
+  let stopped = false;
+  return {
+    name: get('SVCBUILD_BED_NODE'),
+    ip: get('SVCBUILD_BED_NODE_IP'),
+    containerdSocket: get('SVCBUILD_BED_CONTAINERD'),
+    pauseImage: get('SVCBUILD_BED_PAUSE_IMAGE'),
+    podCidr: env.SVCBUILD_BED_POD_CIDR ?? '10.244.0.0/24',
+    bridge: env.SVCBUILD_BED_BRIDGE ?? 'svcbed0',
+    async stop(): Promise<void> {
+      if (stopped) return;
+      stopped = true;
+      await run(script, ['stop'], env, 2 * 60_000);
+    },
+  };
+}
+
+export interface TestCluster extends TestKube {
+  node: TestNode;
+}
+
+/**
+ * A private single-node cluster (level 2): startKube on all addresses, then startNode.
+ * stop() tears down the node and then the apiserver.
+ */
+export async function startCluster(options: StartNodeOptions = {}): Promise<TestCluster> {
+  const kube = await startKube({ bindAddress: '0.0.0.0' });
+  let node: TestNode;
+  try {
+    node = await startNode(kube, options);
+  } catch (e) {
+    await kube.stop().catch(() => undefined);
+    throw e;
+  }
+  return {
+    ...kube,
+    node,
+    async stop(): Promise<void> {
+      try {
+        await node.stop();
+      } finally {
+        await kube.stop();
+      }
     },
   };
 }

@@ -31,7 +31,11 @@ export async function fixtureAdvisories(): Promise<FixtureAdvisory[]> {
 /** Builds the fixture DB into `outDir` (trivy.db, metadata.json, db.tar.gz). */
 export async function buildFixtureDb(outDir: string): Promise<string> {
   const bin = join(outDir, 'trivy-db-fixture');
-  await runOk('go', ['build', '-o', bin, '.'], { cwd: FIXTURE_DIR, env: { ...process.env, GOFLAGS: '-mod=readonly -buildvcs=false' }, timeoutMs: 600_000 });
+  await runOk('go', ['build', '-o', bin, '.'], {
+    cwd: FIXTURE_DIR,
+    env: { ...process.env, GOFLAGS: '-mod=readonly -buildvcs=false' },
+    timeoutMs: 600_000,
+  });
   await runOk(bin, ['-advisories', join(FIXTURE_DIR, 'advisories.json'), '-out', join(outDir, 'db')]);
   return join(outDir, 'db', 'db.tar.gz');
 }

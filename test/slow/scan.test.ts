@@ -15,6 +15,8 @@ import { REPORT_ARTIFACT_TYPE, SBOM_ARTIFACT_TYPE, findAttached } from '../../sr
 import { parseTrivyReport } from '../../src/scan/report.js';
 import { resolveScanSettings, type ScanSettings } from '../../src/scan/settings.js';
 import { ScanGateError, scanStep, type ScanSummary } from '../../src/scan/step.js';
+import { main as scanBase } from '../../src/cli/commands/scan-base.js';
+import { loadConfig } from '../../src/config/load.js';
 import { ROOT, svcbuild } from '../helpers/cli.js';
 import { HAVE_TRIVY, TRIVY, serveFixtureDb } from '../scan/fixture-db.js';
 
@@ -27,13 +29,22 @@ let built: { image: string; base: string };
 
 const WERKZEUG = {
   id: 'CVE-2099-2001',
-  pkg: 'werkzeug',
+  pkg: 'Werkzeug',
   installed: '3.1.9',
   fixed: '3.1.10',
   severity: 'HIGH',
   path: 'project/the_venv/lib/python3.13/site-packages/werkzeug-3.1.9.dist-info/METADATA',
 };
-const GLIBC = { id: 'CVE-2099-1001', pkg: 'libc6', installed: '2.41-12+deb13u4', fixed: '2.41-12+deb13u99', severity: 'HIGH', path: 'os:debian' };
+// glibc's advisory hits both binary packages of the source package Trivy looks it up by.
+const LIBC_BIN = {
+  id: 'CVE-2099-1001',
+  pkg: 'libc-bin',
+  installed: '2.41-12+deb13u4',
+  fixed: '2.41-12+deb13u99',
+  severity: 'HIGH',
+  path: 'os:debian',
+};
+const LIBC6 = { ...LIBC_BIN, pkg: 'libc6' };
 const URLLIB3 = {
   id: 'CVE-2099-2002',
   pkg: 'urllib3',
@@ -52,7 +63,13 @@ const pick = (f: { id: string; pkg: string; installed: string; fixed?: string; s
 });
 
 function settings(extra: Partial<ScanSettings> = {}): ScanSettings {
-  return { ...resolveScanSettings({ trivyPath: TRIVY, dbRepository, cacheDir: join(work, 'trivy-cache') }, { registryHost: registry, stateDir: work }), ...extra };
+  return {
+    ...resolveScanSettings(
+      { trivyPath: TRIVY, dbRepository, cacheDir: join(work, 'trivy-cache') },
+      { registryHost: registry, stateDir: work },
+    ),
+    ...extra,
+  };
 }
 
 beforeAll(async () => {
@@ -80,7 +97,13 @@ describe.skipIf(!HAVE_TRIVY)(`scan step with trivy (${HAVE_TRIVY ? TRIVY : 'not 
     // (libc6 from glibc 2.41-12+deb13u4, urllib3 2.5.0 in the base venv), and a DB with
     // advisories for those three and one for flask < 3.1.1 (the image has flask 3.1.3)
     // WHEN the scan step runs with threshold HIGH
-    const err = await scanStep({ client, registry: { host: registry, plainHttp: true }, settings: settings(), image: built.image, base: built.base }).then(
+    const err = await scanStep({
+      client,
+      registry: { host: registry, plainHttp: true },
+      settings: settings(),
+      image: built.image,
+      base: built.base,
+    }).then(
       () => undefined,
       (e: unknown) => e,
     );
@@ -90,20 +113,22 @@ describe.skipIf(!HAVE_TRIVY)(`scan step with trivy (${HAVE_TRIVY ? TRIVY : 'not 
     const gateErr = err as ScanGateError;
     expect(gateErr.step).toBe('scan');
     expect(gateErr.exitCode).toBe(7);
-    expect(gateErr.message).toContain('HIGH CVE-2099-2001 werkzeug 3.1.9 (fixed in 3.1.10) at project/the_venv/lib/python3.13/site-packages/werkzeug-3.1.9.dist-info/METADATA');
+    expect(gateErr.message).toContain(
+      'HIGH CVE-2099-2001 Werkzeug 3.1.9 (fixed in 3.1.10) at project/the_venv/lib/python3.13/site-packages/werkzeug-3.1.9.dist-info/METADATA',
+    );
     failed = gateErr.summary;
     // AND exactly one new finding (werkzeug), and exactly the base's findings as inherited
     expect(failed.gate).toBe('fail');
     expect(failed.blocking.map(pick)).toEqual([WERKZEUG]);
     expect(failed.counts.new).toEqual({ CRITICAL: 0, HIGH: 1, MEDIUM: 0, LOW: 0, UNKNOWN: 0 });
-    expect(failed.counts.inherited).toEqual({ CRITICAL: 0, HIGH: 1, MEDIUM: 1, LOW: 0, UNKNOWN: 0 });
+    expect(failed.counts.inherited).toEqual({ CRITICAL: 0, HIGH: 2, MEDIUM: 1, LOW: 0, UNKNOWN: 0 });
     // AND the base had no report yet: the step scanned it and attached one to it
     expect(failed.baseScanned).toBe(true);
     const baseRef = parseImageRef(built.base);
     const baseReport = await findAttached(client, baseRef.repo, baseRef.digest!, REPORT_ARTIFACT_TYPE);
     expect(baseReport?.descriptor.digest).toBe(failed.baseReport);
     const baseFindings = parseTrivyReport(baseReport!.content.toString('utf8')).findings.map(pick);
-    expect(baseFindings).toEqual([GLIBC, URLLIB3]);
+    expect(baseFindings).toEqual([LIBC_BIN, LIBC6, URLLIB3]);
   });
 
   it('attaches the full Trivy report and a CycloneDX SBOM to the image as referrers', async () => {
@@ -113,19 +138,19 @@ describe.skipIf(!HAVE_TRIVY)(`scan step with trivy (${HAVE_TRIVY ? TRIVY : 'not 
     // THEN the report and the SBOM are there, by the digests the summary names
     expect(refs.filter((d) => d.artifactType === REPORT_ARTIFACT_TYPE).map((d) => d.digest)).toContain(failed.report);
     expect(refs.filter((d) => d.artifactType === SBOM_ARTIFACT_TYPE).map((d) => d.digest)).toContain(failed.sbom);
-    // AND the report is Trivy's, about this image by digest, with the three findings
+    // AND the report is Trivy's, about this image by digest, with its four findings
     const report = await findAttached(client, ref.repo, ref.digest!, REPORT_ARTIFACT_TYPE);
     const parsed = parseTrivyReport(report!.content.toString('utf8'));
     expect(parsed.artifactName).toBe(built.image);
     expect(parsed.os).toEqual({ family: 'debian', name: expect.stringMatching(/^13\./) });
-    expect(parsed.findings.map(pick)).toEqual([GLIBC, WERKZEUG, URLLIB3]);
+    expect(parsed.findings.map(pick)).toEqual([LIBC_BIN, LIBC6, WERKZEUG, URLLIB3]);
     // AND the SBOM is CycloneDX listing flask 3.1.3 and libc6 as components
     const sbom = JSON.parse((await findAttached(client, ref.repo, ref.digest!, SBOM_ARTIFACT_TYPE))!.content.toString('utf8')) as {
       bomFormat: string;
       components: Array<{ name: string; version: string; purl?: string }>;
     };
     expect(sbom.bomFormat).toBe('CycloneDX');
-    expect(sbom.components.find((c) => c.name === 'flask')?.purl).toBe('pkg:pypi/flask@3.1.3');
+    expect(sbom.components.find((c) => c.name === 'Flask')?.purl).toBe('pkg:pypi/flask@3.1.3');
     expect(sbom.components.some((c) => c.name === 'libc6' && c.version === '2.41-12+deb13u4')).toBe(true);
   });
 
@@ -133,11 +158,19 @@ describe.skipIf(!HAVE_TRIVY)(`scan step with trivy (${HAVE_TRIVY ? TRIVY : 'not 
     // GIVEN an ignore entry for the werkzeug finding, valid until 2099
     const ignore = [{ id: 'CVE-2099-2001', reason: 'fixture: not reachable in this service', expires: '2099-01-01' }];
     // WHEN the step runs again
-    const summary = await scanStep({ client, registry: { host: registry, plainHttp: true }, settings: settings({ ignore }), image: built.image, base: built.base });
+    const summary = await scanStep({
+      client,
+      registry: { host: registry, plainHttp: true },
+      settings: settings({ ignore }),
+      image: built.image,
+      base: built.base,
+    });
     // THEN the gate passes, listing the finding as ignored with its reason
     expect(summary.gate).toBe('pass');
     expect(summary.blocking).toEqual([]);
-    expect(summary.ignored.map((f) => [f.id, f.pkg, f.reason])).toEqual([['CVE-2099-2001', 'werkzeug', 'fixture: not reachable in this service']]);
+    expect(summary.ignored.map((f) => [f.id, f.pkg, f.reason])).toEqual([
+      ['CVE-2099-2001', 'Werkzeug', 'fixture: not reachable in this service'],
+    ]);
     expect(summary.counts.new.HIGH).toBe(1);
     // AND the base report attached by the first run was reused, not rescanned
     expect(summary.baseScanned).toBe(false);
@@ -159,9 +192,44 @@ describe.skipIf(!HAVE_TRIVY)(`scan step with trivy (${HAVE_TRIVY ? TRIVY : 'not 
   });
 
   it('passes at CRITICAL: nothing new is that severe', { timeout: 600_000 }, async () => {
-    const summary = await scanStep({ client, registry: { host: registry, plainHttp: true }, settings: settings({ threshold: 'CRITICAL' }), image: built.image, base: built.base });
+    const summary = await scanStep({
+      client,
+      registry: { host: registry, plainHttp: true },
+      settings: settings({ threshold: 'CRITICAL' }),
+      image: built.image,
+      base: built.base,
+    });
     expect(summary.gate).toBe('pass');
     expect(summary.threshold).toBe('CRITICAL');
     expect(summary.counts.new).toEqual({ CRITICAL: 0, HIGH: 1, MEDIUM: 0, LOW: 0, UNKNOWN: 0 });
+  });
+
+  it('svcbuild scan-base refreshes the base image report (DB mirror and cache from the defaults)', { timeout: 600_000 }, async () => {
+    // GIVEN the python base with the report the first scan attached
+    const out: string[] = [];
+    const err: string[] = [];
+    const sink = (buf: string[]) =>
+      ({ write: (c: string | Uint8Array) => (buf.push(String(c)), true) }) as unknown as NodeJS.WritableStream;
+    const config = await loadConfig({
+      cwd: ROOT,
+      env: { SVCBUILD_REGISTRY: registry, SVCBUILD_STATE_DIR: join(work, 'state') },
+      home: ROOT,
+    });
+    // WHEN scan-base runs for it (default settings: trivy from install-trivy.sh, <registry>/trivy-db:2)
+    const code = await scanBase(['python-3.13', '--json'], {
+      config: async () => config,
+      stdout: sink(out),
+      stderr: sink(err),
+      home: ROOT,
+    });
+    // THEN it attached a new report to the same base image, with the base's findings
+    expect(code, err.join('')).toBe(0);
+    const [entry] = JSON.parse(out.join('')) as Array<{ name: string; image: string; report: string; counts: Record<string, number> }>;
+    expect(entry!.name).toBe('python-3.13');
+    expect(entry!.image).toBe(built.base);
+    expect(entry!.counts).toEqual({ CRITICAL: 0, HIGH: 2, MEDIUM: 1, LOW: 0, UNKNOWN: 0 });
+    expect(entry!.report).not.toBe(failed.baseReport);
+    const ref = parseImageRef(built.base);
+    expect((await findAttached(client, ref.repo, ref.digest!, REPORT_ARTIFACT_TYPE))?.descriptor.digest).toBe(entry!.report);
   });
 });

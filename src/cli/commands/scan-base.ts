@@ -28,7 +28,10 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
     return 0;
   }
   const config = await ctx.config();
-  const settings = resolveScanSettings((config as { scan?: unknown }).scan, { registryHost: config.registry.host, stateDir: config.stateDir });
+  const settings = resolveScanSettings((config as { scan?: unknown }).scan, {
+    registryHost: config.registry.host,
+    stateDir: config.stateDir,
+  });
   const reporter = terminalReporter(ctx.stderr, Boolean(values.verbose));
   const builder = createLocalBuilder(config, reporter, ctx.home);
   const client = registryClient(config);
@@ -44,7 +47,8 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
     );
     const counts = countBySeverity(scanned.report.findings);
     out.push({ name, image: base.ref, report: scanned.reportDigest, sbom: scanned.sbomDigest, counts, db: scanned.db });
-    if (!values.json) ctx.stdout.write(`${name.padEnd(14)} ${base.ref}\n${''.padEnd(14)} report ${scanned.reportDigest}: ${countsLine(counts)}\n`);
+    if (!values.json)
+      ctx.stdout.write(`${name.padEnd(14)} ${base.ref}\n${''.padEnd(14)} report ${scanned.reportDigest}: ${countsLine(counts)}\n`);
   }
   if (values.json) ctx.stdout.write(JSON.stringify(out, null, 2) + '\n');
   return 0;
