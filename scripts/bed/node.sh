@@ -639,10 +639,17 @@ cmd_stop() {
 }
 
 cmd_up() {
+  other_node_running && die "another node bed runs on this host ($(cat "$HOST_LOCK")); stop it first"
+  local started=""
   if ! apiserver_up; then
     SVCBUILD_BED_BIND_ADDRESS="${SVCBUILD_BED_BIND_ADDRESS:-0.0.0.0}" "$HERE/apiserver.sh" up >/dev/null
+    started=1
   fi
-  cmd_start
+  # A separate process, so that `set -e` and the ERR trap of `start` stay in force.
+  if ! SVCBUILD_BED_RUN="$RUN" "$SELF" start; then
+    [ -z "$started" ] || "$HERE/apiserver.sh" down
+    exit 1
+  fi
   echo "$RUN/admin.kubeconfig"
 }
 

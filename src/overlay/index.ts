@@ -37,7 +37,8 @@ export const OVERLAY_ARTIFACT_TYPE = 'application/vnd.svcbuild.overlay.v1';
 export const OVERLAY_MEDIA_TYPE = 'application/zip';
 
 /** A base env manifest: its text, or the absolute path of the file in the base image. */
-export type EnvManifestSource = { root: string; text: string } | { root: string; path: string };
+/** An env manifest given as text, or as a file of the base image (`optional`: skip when absent). */
+export type EnvManifestSource = { root: string; text: string } | { root: string; path: string; optional?: boolean };
 
 export interface ComputeOverlayOptions {
   client: RegistryClient;
@@ -153,6 +154,7 @@ export async function computeOverlay(opts: ComputeOverlayOptions): Promise<Overl
     if ('text' in m) envManifests.push(parseEnvManifest(m.text, m.root));
     else {
       const f = baseState.get(normalizeLayerPath(m.path) as string);
+      if ((!f || f.type !== 'file' || !f.content) && m.optional) continue;
       if (!f || f.type !== 'file' || !f.content) {
         throw new InputError(`the base image has no env manifest file ${m.path}`, [{ path: 'envManifests', message: `${m.path} not found in the base image` }]);
       }

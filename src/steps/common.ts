@@ -51,7 +51,13 @@ export interface RefRules {
  * Parses a reference given in `--flag`, on the configured registry (a host-less reference is
  * taken there; another host is refused: the step's credentials are for that registry only).
  */
-export function refFlag(issues: FlagIssues, flag: string, value: string | undefined, registryHost: string, rules: RefRules = {}): ImageRef | undefined {
+export function refFlag(
+  issues: FlagIssues,
+  flag: string,
+  value: string | undefined,
+  registryHost: string,
+  rules: RefRules = {},
+): ImageRef | undefined {
   if (value === undefined) return undefined;
   let ref: ImageRef;
   try {
@@ -61,7 +67,8 @@ export function refFlag(issues: FlagIssues, flag: string, value: string | undefi
     return undefined;
   }
   const before = issues.issues.length;
-  if (!rules.anyHost && ref.host !== registryHost) issues.add(flag, `"${value}" is on registry ${ref.host}, not on the configured registry ${registryHost} (SVCBUILD_REGISTRY)`);
+  if (!rules.anyHost && ref.host !== registryHost)
+    issues.add(flag, `"${value}" is on registry ${ref.host}, not on the configured registry ${registryHost} (SVCBUILD_REGISTRY)`);
   if (rules.digest === 'required' && !ref.digest) issues.add(flag, `"${value}" must name a digest: repository@sha256:<64 hex>`);
   if (rules.digest === 'forbidden' && ref.digest) issues.add(flag, `"${value}" must not carry a digest`);
   if (rules.tag === 'required' && !ref.tag) issues.add(flag, `"${value}" must carry a tag: repository:tag`);

@@ -77,7 +77,10 @@ async function fetchSourceArchive(client: RegistryClient, source: ImageRef & { d
   const layers = isIndexMediaType(m.mediaType) ? [] : (json.layers ?? []);
   if (json.artifactType !== SOURCE_ARTIFACT_TYPE || layers.length !== 1 || layers[0]!.mediaType !== SOURCE_MEDIA_TYPE) {
     throw new InputError('not a source artifact', [
-      { path: '--source', message: `must be an artifact of type ${SOURCE_ARTIFACT_TYPE} with one ${SOURCE_MEDIA_TYPE} layer, as \`svcbuild source\` pushes` },
+      {
+        path: '--source',
+        message: `must be an artifact of type ${SOURCE_ARTIFACT_TYPE} with one ${SOURCE_MEDIA_TYPE} layer, as \`svcbuild source\` pushes`,
+      },
     ]);
   }
   if (layers[0]!.size > DEFAULT_ARCHIVE_LIMITS.maxArchiveBytes) {
@@ -97,7 +100,9 @@ export async function runContextStep(opts: RunContextOptions): Promise<ContextRe
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
   if (existing.length) {
-    throw new InputError('the context directory is not empty', [{ path: '--out', message: `${out} holds ${existing.slice(0, 5).join(', ')}${existing.length > 5 ? ', ...' : ''}` }]);
+    throw new InputError('the context directory is not empty', [
+      { path: '--out', message: `${out} holds ${existing.slice(0, 5).join(', ')}${existing.length > 5 ? ', ...' : ''}` },
+    ]);
   }
   // The base must exist before anything is planned on it.
   try {
@@ -116,7 +121,9 @@ export async function runContextStep(opts: RunContextOptions): Promise<ContextRe
     const project = await stageProject(extracted, out);
     for (const g of GENERATED) {
       if (project.has(g)) {
-        throw new InputError(`the project has its own ${g}`, [{ path: `source/${g}`, message: `svcbuild writes the build's ${g}; rename or remove the project's` }]);
+        throw new InputError(`the project has its own ${g}`, [
+          { path: `source/${g}`, message: `svcbuild writes the build's ${g}; rename or remove the project's` },
+        ]);
       }
     }
     const pcfg = await readProjectConfig(project);
@@ -132,8 +139,12 @@ export async function runContextStep(opts: RunContextOptions): Promise<ContextRe
     const dockerfile = renderDockerfile(plan, info, { port });
     await writeFile(join(out, 'Dockerfile'), dockerfile, { mode: 0o644 });
     // buildah prefers .containerignore, Kaniko reads .dockerignore: both keep the project's rules.
-    await writeFile(join(out, '.dockerignore'), ignoreFile(project.has('.dockerignore') ? await project.readText('.dockerignore') : undefined));
-    if (project.has('.containerignore')) await writeFile(join(out, '.containerignore'), ignoreFile(await project.readText('.containerignore')));
+    await writeFile(
+      join(out, '.dockerignore'),
+      ignoreFile(project.has('.dockerignore') ? await project.readText('.dockerignore') : undefined),
+    );
+    if (project.has('.containerignore'))
+      await writeFile(join(out, '.containerignore'), ignoreFile(await project.readText('.containerignore')));
     return { kind: provider.kind, base: info.ref, port, plan, files: project.files.length, dockerfile };
   } catch (e) {
     // A retried init container must find the directory empty again.

@@ -46,10 +46,18 @@ export function deployCommand(p: DeployPlan): string[] {
  * upstream (exit 6, retried); a release that never became ready is the service's (exit 7).
  */
 export function helmFailureKind(output: string): 'upstream' | 'project' {
-  if (/cluster unreachable|connection refused|no such host|i\/o timeout|TLS handshake|Unauthorized|forbidden|failed to (fetch|pull|do request)|EOF$|server could not find|Service Unavailable|503|502/im.test(output)) {
+  if (
+    /cluster unreachable|connection refused|no such host|i\/o timeout|TLS handshake|Unauthorized|forbidden|failed to (fetch|pull|do request)|EOF$|server could not find|Service Unavailable|503|502/im.test(
+      output,
+    )
+  ) {
     return 'upstream';
   }
-  if (/context deadline exceeded|timed out waiting|not ready|CrashLoopBackOff|ImagePullBackOff|ErrImagePull|resource .* failed|release .* failed|rolled back/i.test(output)) {
+  if (
+    /context deadline exceeded|timed out waiting|not ready|CrashLoopBackOff|ImagePullBackOff|ErrImagePull|resource .* failed|release .* failed|rolled back/i.test(
+      output,
+    )
+  ) {
     return 'project';
   }
   return 'upstream';
@@ -98,10 +106,22 @@ export async function runDeployStep(opts: RunDeployOptions): Promise<{ revision:
   try {
     const env = helmEnv(work);
     if (config.registry.username !== undefined && config.registry.password !== undefined) {
-      const login = await run(helm, ['registry', 'login', config.registry.host, '--username', config.registry.username, '--password-stdin', ...(config.registry.plainHttp ? ['--plain-http'] : [])], {
-        env,
-        input: config.registry.password,
-      });
+      const login = await run(
+        helm,
+        [
+          'registry',
+          'login',
+          config.registry.host,
+          '--username',
+          config.registry.username,
+          '--password-stdin',
+          ...(config.registry.plainHttp ? ['--plain-http'] : []),
+        ],
+        {
+          env,
+          input: config.registry.password,
+        },
+      );
       if (login.code !== 0) throw new UpstreamError(`helm registry login ${config.registry.host} failed:\n${tail(login.output, 10)}`);
     }
     let valuesFile: string | undefined;
@@ -123,10 +143,17 @@ export async function runDeployStep(opts: RunDeployOptions): Promise<{ revision:
     if (res.code !== 0) {
       const what = `helm upgrade --install ${opts.release} (chart ${chart.url}:${chart.version}) in namespace ${opts.namespace} failed (exit ${res.code})`;
       const said = tail(res.output, 20);
-      if (helmFailureKind(res.output) === 'project') throw new BuildError(`${what}; the release was not ready${opts.rollbackOnFailure ? ' and was rolled back' : ''}:\n${said}`, 'deploy');
+      if (helmFailureKind(res.output) === 'project')
+        throw new BuildError(
+          `${what}; the release was not ready${opts.rollbackOnFailure ? ' and was rolled back' : ''}:\n${said}`,
+          'deploy',
+        );
       throw new UpstreamError(`${what}:\n${said}`);
     }
-    const status = await run(helm, ['status', opts.release, '--namespace', opts.namespace, '--output', 'json'], { env, timeoutMs: 120_000 });
+    const status = await run(helm, ['status', opts.release, '--namespace', opts.namespace, '--output', 'json'], {
+      env,
+      timeoutMs: 120_000,
+    });
     if (status.code !== 0) throw new UpstreamError(`helm status ${opts.release} failed after the upgrade:\n${tail(status.output, 10)}`);
     let revision: unknown;
     try {

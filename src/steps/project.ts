@@ -23,7 +23,10 @@ export async function readProjectConfig(project: Project): Promise<ProjectConfig
   }
   const res = ProjectConfigSchema.safeParse(raw ?? {});
   if (!res.success) {
-    throw new InputError(`${file} is invalid`, res.error.issues.map((i) => ({ path: [file, ...i.path].join('.'), message: i.message })));
+    throw new InputError(
+      `${file} is invalid`,
+      res.error.issues.map((i) => ({ path: [file, ...i.path].join('.'), message: i.message })),
+    );
   }
   return res.data;
 }

@@ -52,7 +52,9 @@ export function formatChartRef(ref: string, version: string, digest: string): st
 }
 
 /** Pure: splits `oci://host/path/name:version@sha256:...`; undefined when malformed. */
-export function parseChartRef(s: string): { url: string; host: string; repo: string; name: string; version: string; digest: string } | undefined {
+export function parseChartRef(
+  s: string,
+): { url: string; host: string; repo: string; name: string; version: string; digest: string } | undefined {
   const m = /^oci:\/\/([^/]+)\/((?:[a-z0-9._-]+\/)*([a-z0-9]([-a-z0-9]*[a-z0-9])?)):([0-9A-Za-z.+_-]+)@(sha256:[a-f0-9]{64})$/.exec(s);
   if (!m) return undefined;
   return { url: `oci://${m[1]}/${m[2]}`, host: m[1]!, repo: m[2]!, name: m[3]!, version: m[5]!, digest: m[6]! };
@@ -142,10 +144,13 @@ export async function runPublishStep(opts: RunPublishOptions): Promise<PublishRe
 
 /** svcbuild's fetcher tool image (built only where buildah is, i.e. not in a step pod). */
 async function defaultFetcher(config: Config): Promise<string> {
-  const tools = new BaseImages(config, new Buildah({
+  const tools = new BaseImages(
+    config,
+    new Buildah({
       tlsVerify: !config.registry.plainHttp,
       creds: config.registry.username ? `${config.registry.username}:${config.registry.password}` : undefined,
       isolation: config.build.isolation,
-    }));
+    }),
+  );
   return (await tools.ensure('fetcher', silentReporter, [])).ref;
 }

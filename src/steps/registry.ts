@@ -15,8 +15,7 @@ export const TOMBSTONE_ARTIFACT_TYPE = 'application/vnd.svcbuild.tombstone.v1';
 
 export type DeleteOutcome =
   /** The tag was removed; `digest` is what it pointed to; `imageDeleted` when no other tag kept it. */
-  | { result: 'deleted'; digest: string; imageDeleted: boolean; keptBy: string[] }
-  | { result: 'missing' };
+  { result: 'deleted'; digest: string; imageDeleted: boolean; keptBy: string[] } | { result: 'missing' };
 
 /** Pure: the tombstone manifest that briefly takes over `tag` (unique, so deleting it deletes nothing else). */
 export function tombstoneManifest(repo: string, tag: string, nonce: string): Buffer {

@@ -26,8 +26,7 @@ export const SOURCE_ARTIFACT_TYPE = 'application/vnd.svcbuild.source.v1';
 export const SOURCE_MEDIA_TYPE = MEDIA_TYPES.ociLayerGzip;
 
 export type SourceSpec =
-  | { kind: 'archive'; archive: ImageRef & { digest: string } }
-  | { kind: 'git'; url: string; ref: string; subdir: string };
+  { kind: 'archive'; archive: ImageRef & { digest: string } } | { kind: 'git'; url: string; ref: string; subdir: string };
 
 export interface SourceResult {
   /** Digest of the pushed source artifact's manifest. */
@@ -64,36 +63,54 @@ async function downloadArchive(client: RegistryClient, ref: ImageRef & { digest:
   try {
     manifest = await client.getManifest(ref.repo, ref.digest);
   } catch (e) {
-    if (e instanceof NotFoundError) throw new InputError('the source archive does not exist', [{ path: '--archive-ref', message: e.message }]);
+    if (e instanceof NotFoundError)
+      throw new InputError('the source archive does not exist', [{ path: '--archive-ref', message: e.message }]);
     throw e;
   }
   if (isIndexMediaType(manifest.mediaType)) {
-    throw new InputError('the source archive is not an artifact', [{ path: '--archive-ref', message: 'names an image index, not an artifact manifest with one layer' }]);
+    throw new InputError('the source archive is not an artifact', [
+      { path: '--archive-ref', message: 'names an image index, not an artifact manifest with one layer' },
+    ]);
   }
   const layers = (manifest.json as ImageManifest).layers ?? [];
   if (layers.length !== 1) {
-    throw new InputError('the source archive is not an archive artifact', [{ path: '--archive-ref', message: `must hold exactly one layer (the archive), it holds ${layers.length}` }]);
+    throw new InputError('the source archive is not an archive artifact', [
+      { path: '--archive-ref', message: `must hold exactly one layer (the archive), it holds ${layers.length}` },
+    ]);
   }
   const layer = layers[0]!;
   const max = DEFAULT_ARCHIVE_LIMITS.maxArchiveBytes;
   if (layer.size > max) {
-    throw new InputError('the uploaded archive was refused', [{ path: 'source', message: `the archive is ${layer.size} bytes, over the limit of ${max} bytes` }]);
+    throw new InputError('the uploaded archive was refused', [
+      { path: 'source', message: `the archive is ${layer.size} bytes, over the limit of ${max} bytes` },
+    ]);
   }
   let seen = 0;
   const limit = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       seen += chunk.length;
-      cb(seen > max ? new UpstreamError(`registry sent more than the ${layer.size} bytes the manifest declares for ${layer.digest}`) : null, chunk);
+      cb(
+        seen > max ? new UpstreamError(`registry sent more than the ${layer.size} bytes the manifest declares for ${layer.digest}`) : null,
+        chunk,
+      );
     },
   });
   await pipeline(await client.fetchBlob(ref.repo, layer.digest), limit, createWriteStream(file, { mode: 0o600 }));
 }
 
-const GIT_ENV = { GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_PROTOCOL_FROM_USER: '0', GIT_ALLOW_PROTOCOL: 'https:http:git' };
+const GIT_ENV = {
+  GIT_TERMINAL_PROMPT: '0',
+  GIT_CONFIG_NOSYSTEM: '1',
+  GIT_CONFIG_GLOBAL: '/dev/null',
+  GIT_PROTOCOL_FROM_USER: '0',
+  GIT_ALLOW_PROTOCOL: 'https:http:git',
+};
 
 /** Pure: is a failed git fetch the network's fault (retry) rather than the request's? */
 export function gitFailureIsUpstream(output: string): boolean {
-  return /Could not resolve host|Connection refused|Connection timed out|Operation timed out|unable to access .*(Failed to connect|SSL)|early EOF|remote end hung up unexpectedly|HTTP 5\d\d|returned error: 5\d\d/i.test(output);
+  return /Could not resolve host|Connection refused|Connection timed out|Operation timed out|unable to access .*(Failed to connect|SSL)|early EOF|remote end hung up unexpectedly|HTTP 5\d\d|returned error: 5\d\d/i.test(
+    output,
+  );
 }
 
 /** Shallow-fetches `ref` of `url` into `dest` (a new directory); returns the commit. */
@@ -103,13 +120,27 @@ async function fetchGit(url: string, ref: string, dest: string): Promise<string>
   const init = await git(['init', '--quiet', '--template=', dest]);
   if (init.code !== 0) throw new UpstreamError(`git init failed: ${init.output.trim()}`);
   // fetch takes branches, tags and (protocol v2) commit ids alike; `--` ends the options.
-  const fetched = await git(['-C', dest, '-c', 'core.hooksPath=/dev/null', 'fetch', '--quiet', '--depth', '1', '--no-tags', '--', url, ref], 300_000);
+  const fetched = await git(
+    ['-C', dest, '-c', 'core.hooksPath=/dev/null', 'fetch', '--quiet', '--depth', '1', '--no-tags', '--', url, ref],
+    300_000,
+  );
   if (fetched.code !== 0) {
     const said = fetched.output.trim().split('\n').slice(-5).join(' ');
     if (gitFailureIsUpstream(fetched.output)) throw new UpstreamError(`cannot fetch ${url} at ${ref}: ${said}`);
     throw new InputError(`cannot fetch ${url} at ${ref}`, [{ path: '--git-ref', message: said || 'git fetch failed' }]);
   }
-  const co = await git(['-C', dest, '-c', 'core.hooksPath=/dev/null', '-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', 'FETCH_HEAD']);
+  const co = await git([
+    '-C',
+    dest,
+    '-c',
+    'core.hooksPath=/dev/null',
+    '-c',
+    'advice.detachedHead=false',
+    'checkout',
+    '--quiet',
+    '--detach',
+    'FETCH_HEAD',
+  ]);
   if (co.code !== 0) throw new InputError(`cannot check out ${ref} of ${url}`, [{ path: '--git-ref', message: co.output.trim() }]);
   const head = await git(['-C', dest, 'rev-parse', 'HEAD']);
   return head.stdout.trim();
@@ -149,7 +180,9 @@ export async function runSourceStep(opts: RunSourceOptions): Promise<SourceResul
           real = await realpath(dir);
           if (!(await stat(real)).isDirectory()) throw new Error('not a directory');
         } catch {
-          throw new InputError(`the repository has no directory ${source.subdir}`, [{ path: '--git-subdir', message: `no such directory at ${source.ref}` }]);
+          throw new InputError(`the repository has no directory ${source.subdir}`, [
+            { path: '--git-subdir', message: `no such directory at ${source.ref}` },
+          ]);
         }
         const root = await realpath(clone);
         if (real !== root && !real.startsWith(root + sep)) {
@@ -164,7 +197,9 @@ export async function runSourceStep(opts: RunSourceOptions): Promise<SourceResul
     // The same checks as a local build: staging refuses links out, devices, too many files.
     const project = await stageProject(projectDir, join(work, 'staged'));
     if (project.files.length === 0) {
-      throw new InputError('the project is empty', [{ path: 'source', message: 'no files (after leaving out .git, node_modules, .venv and caches)' }]);
+      throw new InputError('the project is empty', [
+        { path: 'source', message: 'no files (after leaving out .git, node_modules, .venv and caches)' },
+      ]);
     }
     const pcfg = await readProjectConfig(project);
     const provider = selectProvider(project, pcfg.kind, config.enabledKinds, 'svcbuild.yaml.kind');
@@ -172,7 +207,9 @@ export async function runSourceStep(opts: RunSourceOptions): Promise<SourceResul
 
     const tgz = await packProject(project.root);
     if (tgz.length > DEFAULT_ARCHIVE_LIMITS.maxArchiveBytes) {
-      throw new InputError('the project is too large', [{ path: 'source', message: `packed it is ${tgz.length} bytes, over ${DEFAULT_ARCHIVE_LIMITS.maxArchiveBytes}` }]);
+      throw new InputError('the project is too large', [
+        { path: 'source', message: `packed it is ${tgz.length} bytes, over ${DEFAULT_ARCHIVE_LIMITS.maxArchiveBytes}` },
+      ]);
     }
     const desc = await client.pushArtifact({
       repo: push.repo,

@@ -43,7 +43,8 @@ export function parseChartSettings(raw: Record<string, unknown>, flag = 'values'
         else issues.push({ path: at(k), message: 'must be a list of Secret names' });
         break;
       case 'resources':
-        if (isObject(v) && Object.keys(v).every((g) => g === 'requests' || g === 'limits') && Object.values(v).every(isObject)) out.resources = v as Resources;
+        if (isObject(v) && Object.keys(v).every((g) => g === 'requests' || g === 'limits') && Object.values(v).every(isObject))
+          out.resources = v as Resources;
         else issues.push({ path: at(k), message: 'must be {requests: {cpu, memory}, limits: {cpu, memory}}' });
         break;
       case 'replicas':

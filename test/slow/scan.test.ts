@@ -16,6 +16,8 @@ import { parseTrivyReport } from '../../src/scan/report.js';
 import { resolveScanSettings, type ScanSettings } from '../../src/scan/settings.js';
 import { ScanGateError, scanStep, type ScanSummary } from '../../src/scan/step.js';
 import { main as scanBase } from '../../src/cli/commands/scan-base.js';
+import { main as scanCommand } from '../../src/scan/cli.js';
+import { readFile } from 'node:fs/promises';
 import { loadConfig } from '../../src/config/load.js';
 import { ROOT, svcbuild } from '../helpers/cli.js';
 import { HAVE_TRIVY, TRIVY, serveFixtureDb } from '../scan/fixture-db.js';
@@ -232,4 +234,62 @@ describe.skipIf(!HAVE_TRIVY)(`scan step with trivy (${HAVE_TRIVY ? TRIVY : 'not 
     const ref = parseImageRef(built.base);
     expect((await findAttached(client, ref.repo, ref.digest!, REPORT_ARTIFACT_TYPE))?.descriptor.digest).toBe(entry!.report);
   });
+
+  it('node-hello: the nanoid finding (MEDIUM) is new and passes the gate at HIGH, fails it at MEDIUM', { timeout: 900_000 }, async () => {
+    // GIVEN the Node example built (nanoid 3.3.20 under /project/app/node_modules)
+    const res = await svcbuild(['build', join(ROOT, 'examples/node-hello'), '--json'], env);
+    expect(res.code, res.stderr).toBe(0);
+    const node = JSON.parse(res.stdout) as { image: string; base: string };
+    const input = { client, registry: { host: registry, plainHttp: true }, image: node.image, base: node.base };
+    // WHEN it is scanned at HIGH THEN it passes, with nanoid counted as new and glibc as inherited
+    const summary = await scanStep({ ...input, settings: settings() });
+    expect(summary.gate).toBe('pass');
+    expect(summary.counts).toEqual({
+      new: { CRITICAL: 0, HIGH: 0, MEDIUM: 1, LOW: 0, UNKNOWN: 0 },
+      inherited: { CRITICAL: 0, HIGH: 2, MEDIUM: 0, LOW: 0, UNKNOWN: 0 },
+    });
+    // AND at MEDIUM the nanoid finding blocks
+    const err = (await scanStep({ ...input, settings: settings({ threshold: 'MEDIUM' }) }).catch((e: unknown) => e)) as ScanGateError;
+    expect(err).toBeInstanceOf(ScanGateError);
+    expect(err.summary.blocking.map(pick)).toEqual([
+      {
+        id: 'CVE-2099-3001',
+        pkg: 'nanoid',
+        installed: '3.3.20',
+        fixed: '3.3.21',
+        severity: 'MEDIUM',
+        path: 'project/app/node_modules/nanoid/package.json',
+      },
+    ]);
+  });
+
+  it(
+    'svcbuild scan (the step command) writes the summary output and fails with exit code 7 on the gate',
+    { timeout: 600_000 },
+    async () => {
+      const out: string[] = [];
+      const sink = (buf: string[]) =>
+        ({ write: (c: string | Uint8Array) => (buf.push(String(c)), true) }) as unknown as NodeJS.WritableStream;
+      const config = await loadConfig({
+        cwd: ROOT,
+        env: { SVCBUILD_REGISTRY: registry, SVCBUILD_STATE_DIR: join(work, 'state') },
+        home: ROOT,
+      });
+      const ctx = { config: async () => config, stdout: sink(out), stderr: sink([]), home: ROOT };
+      const outputs = join(work, 'outputs');
+      // WHEN the step command runs at HIGH THEN it throws the gate error (the CLI maps it to exit 7)
+      const err = await scanCommand(['--image', built.image, '--base', built.base, '--outputs', outputs, '--json'], ctx).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(ScanGateError);
+      expect((err as ScanGateError).exitCode).toBe(7);
+      // AND the summary is in the outputs and on stdout
+      const summary = JSON.parse(await readFile(join(outputs, 'scan'), 'utf8')) as ScanSummary;
+      expect(summary.gate).toBe('fail');
+      expect(summary.blocking.map(pick)).toEqual([WERKZEUG]);
+      expect(JSON.parse(out.join(''))).toEqual(summary);
+      // AND at CRITICAL it passes (exit 0)
+      expect(await scanCommand(['--image', built.image, '--base', built.base, '--threshold', 'CRITICAL'], ctx)).toBe(0);
+    },
+  );
 });

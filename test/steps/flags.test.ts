@@ -31,7 +31,11 @@ function capture() {
 async function svcbuild(args: string[]) {
   const stdout = capture();
   const stderr = capture();
-  const code = await cli(args, { config: async () => parseConfig({ registry: { host: HOST } }), stdout: stdout.stream, stderr: stderr.stream });
+  const code = await cli(args, {
+    config: async () => parseConfig({ registry: { host: HOST } }),
+    stdout: stdout.stream,
+    stderr: stderr.stream,
+  });
   return { code, stdout: stdout.text(), stderr: stderr.text() };
 }
 
@@ -39,17 +43,21 @@ async function svcbuild(args: string[]) {
 const problems = (stderr: string) => stderr.split('\n').filter((l) => l.startsWith('  - '));
 
 describe('step commands: --help', () => {
-  it.each([['source'], ['context'], ['build-image'], ['publish'], ['deploy'], ['report'], ['registry']])('%s --help prints its usage and exits 0', async (cmd) => {
-    // GIVEN any step command WHEN asked for help THEN it prints its usage and exits 0
-    const r = await svcbuild([cmd, '--help']);
-    expect(r.code).toBe(0);
-    expect(r.stdout.startsWith(`usage: svcbuild ${cmd}`)).toBe(true);
-    expect(r.stderr).toBe('');
-  });
+  it.each([['source'], ['context'], ['build-image'], ['publish'], ['deploy'], ['report'], ['registry']])(
+    '%s --help prints its usage and exits 0',
+    async (cmd) => {
+      // GIVEN any step command WHEN asked for help THEN it prints its usage and exits 0
+      const r = await svcbuild([cmd, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout.startsWith(`usage: svcbuild ${cmd}`)).toBe(true);
+      expect(r.stderr).toBe('');
+    },
+  );
 
   it('lists the step commands in the top-level usage', async () => {
     const r = await svcbuild(['--help']);
-    for (const cmd of ['source', 'context', 'build-image', 'publish', 'deploy', 'report']) expect(r.stdout).toMatch(new RegExp(`^  ${cmd} +\\S`, 'm'));
+    for (const cmd of ['source', 'context', 'build-image', 'publish', 'deploy', 'report'])
+      expect(r.stdout).toMatch(new RegExp(`^  ${cmd} +\\S`, 'm'));
   });
 });
 
@@ -62,7 +70,14 @@ describe('svcbuild source: flags', () => {
   });
 
   it('refuses an archive source with git flags, a tagless push and a relative outputs dir', async () => {
-    const r = await svcbuild(['source', '--kind=archive', `--archive-ref=${HOST}/svcbuild/up:latest`, '--git-url=https://x/y', '--push=svcbuild/app', '--outputs=out']);
+    const r = await svcbuild([
+      'source',
+      '--kind=archive',
+      `--archive-ref=${HOST}/svcbuild/up:latest`,
+      '--git-url=https://x/y',
+      '--push=svcbuild/app',
+      '--outputs=out',
+    ]);
     expect(r.code).toBe(2);
     expect(problems(r.stderr)).toEqual([
       '  - --push: "svcbuild/app": neither a tag nor a digest',
@@ -73,7 +88,16 @@ describe('svcbuild source: flags', () => {
   });
 
   it('accepts the empty flags the template passes for the other kind, and checks git url and ref', async () => {
-    const r = await svcbuild(['source', '--kind=git', '--archive-ref=', '--git-url=http://example.com/r.git', '--git-ref=--upload-pack=x', '--git-subdir=../up', `--push=${HOST}/svcbuild/app:source-1`, '--outputs=/tmp/o']);
+    const r = await svcbuild([
+      'source',
+      '--kind=git',
+      '--archive-ref=',
+      '--git-url=http://example.com/r.git',
+      '--git-ref=--upload-pack=x',
+      '--git-subdir=../up',
+      `--push=${HOST}/svcbuild/app:source-1`,
+      '--outputs=/tmp/o',
+    ]);
     expect(r.code).toBe(2);
     expect(problems(r.stderr)).toEqual([
       '  - --git-url: use https:// (http:// is allowed only for loopback hosts)',
@@ -83,8 +107,16 @@ describe('svcbuild source: flags', () => {
   });
 
   it('refuses a push to another registry than the configured one', async () => {
-    const r = await svcbuild(['source', '--kind=archive', `--archive-ref=svcbuild/up@${D}`, '--push=other.example:5000/svcbuild/app:s', '--outputs=/tmp/o']);
-    expect(problems(r.stderr)).toEqual([`  - --push: "other.example:5000/svcbuild/app:s" is on registry other.example:5000, not on the configured registry ${HOST} (SVCBUILD_REGISTRY)`]);
+    const r = await svcbuild([
+      'source',
+      '--kind=archive',
+      `--archive-ref=svcbuild/up@${D}`,
+      '--push=other.example:5000/svcbuild/app:s',
+      '--outputs=/tmp/o',
+    ]);
+    expect(problems(r.stderr)).toEqual([
+      `  - --push: "other.example:5000/svcbuild/app:s" is on registry other.example:5000, not on the configured registry ${HOST} (SVCBUILD_REGISTRY)`,
+    ]);
   });
 
   it('turns an unknown flag into exit 2', async () => {
@@ -96,7 +128,13 @@ describe('svcbuild source: flags', () => {
 
 describe('svcbuild context: flags', () => {
   it('names every bad flag', async () => {
-    const r = await svcbuild(['context', `--source=svcbuild/app:source-1`, '--language=cobol', '--base=svcbuild/base/node-22:latest', '--out=workspace']);
+    const r = await svcbuild([
+      'context',
+      `--source=svcbuild/app:source-1`,
+      '--language=cobol',
+      '--base=svcbuild/base/node-22:latest',
+      '--out=workspace',
+    ]);
     expect(r.code).toBe(2);
     expect(problems(r.stderr)).toEqual([
       '  - --source: "svcbuild/app:source-1" must name a digest: repository@sha256:<64 hex>',
@@ -109,7 +147,14 @@ describe('svcbuild context: flags', () => {
 
 describe('svcbuild build-image: flags', () => {
   it('refuses kaniko, a missing context and a digest destination', async () => {
-    const r = await svcbuild(['build-image', '--engine=kaniko', `--context=${join(work, 'none')}`, `--destination=${HOST}/svcbuild/app@${D}`, '--digest-file=digest', '--isolation=rootless']);
+    const r = await svcbuild([
+      'build-image',
+      '--engine=kaniko',
+      `--context=${join(work, 'none')}`,
+      `--destination=${HOST}/svcbuild/app@${D}`,
+      '--digest-file=digest',
+      '--isolation=rootless',
+    ]);
     expect(r.code).toBe(2);
     expect(problems(r.stderr)).toEqual([
       '  - --engine: Kaniko runs as its own container (/kaniko/executor); svcbuild drives buildah only',
@@ -149,7 +194,17 @@ describe('svcbuild publish: flags', () => {
   });
 
   it('refuses --values that is not a JSON object', async () => {
-    const r = await svcbuild(['publish', `--image=svcbuild/a@${D}`, `--overlay=svcbuild/a@${D}`, `--base=svcbuild/b@${D}`, '--tenant=acme', '--service=a', '--build-id=1', '--values=[1]', '--outputs=/tmp/o']);
+    const r = await svcbuild([
+      'publish',
+      `--image=svcbuild/a@${D}`,
+      `--overlay=svcbuild/a@${D}`,
+      `--base=svcbuild/b@${D}`,
+      '--tenant=acme',
+      '--service=a',
+      '--build-id=1',
+      '--values=[1]',
+      '--outputs=/tmp/o',
+    ]);
     expect(problems(r.stderr)).toEqual(['  - --values: must be a JSON object']);
   });
 });
@@ -157,7 +212,16 @@ describe('svcbuild publish: flags', () => {
 describe('svcbuild deploy: flags', () => {
   const chart = `oci://${HOST}/svcbuild/charts/acme-hello:0.1.0-build-1@${D}`;
   it('names every bad flag', async () => {
-    const r = await svcbuild(['deploy', '--chart=oci://x/charts/acme-hello:0.1.0', '--namespace=Acme_NS', '--tenant=acme', '--service=hello', '--values={"env":{"PORT":"1"}}', '--timeout=soon', '--outputs=/tmp/o']);
+    const r = await svcbuild([
+      'deploy',
+      '--chart=oci://x/charts/acme-hello:0.1.0',
+      '--namespace=Acme_NS',
+      '--tenant=acme',
+      '--service=hello',
+      '--values={"env":{"PORT":"1"}}',
+      '--timeout=soon',
+      '--outputs=/tmp/o',
+    ]);
     expect(r.code).toBe(2);
     expect(problems(r.stderr)).toEqual([
       '  - --chart: "oci://x/charts/acme-hello:0.1.0" is not oci://host/path/name:version@sha256:<64 hex> (the chart-ref publish writes)',
@@ -173,7 +237,16 @@ describe('svcbuild deploy: flags', () => {
   });
 
   it('reaches the registry only once the flags are good (closed port: exit 6)', async () => {
-    const r = await svcbuild(['deploy', `--chart=${chart}`, '--namespace=acme', '--tenant=acme', '--service=hello', '--wait', '--rollback-on-failure', `--outputs=${work}`]);
+    const r = await svcbuild([
+      'deploy',
+      `--chart=${chart}`,
+      '--namespace=acme',
+      '--tenant=acme',
+      '--service=hello',
+      '--wait',
+      '--rollback-on-failure',
+      `--outputs=${work}`,
+    ]);
     expect(r.code).toBe(6);
     expect(r.stderr).toContain(`svcbuild deploy: error: registry ${HOST} unreachable`);
   });

@@ -61,10 +61,15 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
   const dockerfile = values.dockerfile ?? (context !== undefined ? join(context, 'Dockerfile') : undefined);
   if (dockerfile !== undefined) {
     if (!isAbsolute(dockerfile)) issues.add('dockerfile', `"${dockerfile}" must be an absolute path`);
-    else if (!(await stat(dockerfile).catch(() => undefined))?.isFile()) issues.add('dockerfile', `${dockerfile} does not exist (run \`svcbuild context\` first)`);
+    else if (!(await stat(dockerfile).catch(() => undefined))?.isFile())
+      issues.add('dockerfile', `${dockerfile} does not exist (run \`svcbuild context\` first)`);
   }
   // Kaniko's destination can be any registry the pod has credentials for; so can buildah's.
-  const destination = refFlag(issues, 'destination', issues.required(values, 'destination'), config.registry.host, { tag: 'required', digest: 'forbidden', anyHost: true });
+  const destination = refFlag(issues, 'destination', issues.required(values, 'destination'), config.registry.host, {
+    tag: 'required',
+    digest: 'forbidden',
+    anyHost: true,
+  });
   const digestFile = issues.required(values, 'digest-file');
   if (digestFile !== undefined && !isAbsolute(digestFile)) issues.add('digest-file', `"${digestFile}" must be an absolute path`);
   const isolation = values.isolation ?? config.build.isolation;

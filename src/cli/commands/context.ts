@@ -46,7 +46,8 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
   const issues = new FlagIssues('context', USAGE);
   const source = refFlag(issues, 'source', issues.required(values, 'source'), host, { digest: 'required' });
   const language = issues.required(values, 'language', `required: one of ${KINDS.join(', ')}`);
-  if (language !== undefined && !(KINDS as readonly string[]).includes(language)) issues.add('language', `"${language}" is not one of ${KINDS.join(', ')}`);
+  if (language !== undefined && !(KINDS as readonly string[]).includes(language))
+    issues.add('language', `"${language}" is not one of ${KINDS.join(', ')}`);
   else if (language !== undefined && !(config.enabledKinds as readonly string[]).includes(language)) {
     issues.add('language', `"${language}" is not enabled here (enabled: ${config.enabledKinds.join(', ')})`);
   }
@@ -63,7 +64,16 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
     out: out!,
   });
   if (values.json) {
-    ctx.stdout.write(JSON.stringify({ kind: res.kind, base: res.base, port: res.port, files: res.files, entrypoint: res.plan.entrypoint, notes: res.plan.notes }) + '\n');
+    ctx.stdout.write(
+      JSON.stringify({
+        kind: res.kind,
+        base: res.base,
+        port: res.port,
+        files: res.files,
+        entrypoint: res.plan.entrypoint,
+        notes: res.plan.notes,
+      }) + '\n',
+    );
   } else {
     ctx.stdout.write(`context ${out}: ${res.kind} project, ${res.files} files, FROM ${res.base}; ${res.plan.notes.join('; ')}\n`);
   }

@@ -62,10 +62,13 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
   const issues = new FlagIssues('deploy', USAGE);
   const chartValue = issues.required(values, 'chart');
   const chart = chartValue !== undefined ? parseChartRef(chartValue) : undefined;
-  if (chartValue !== undefined && !chart) issues.add('chart', `"${chartValue}" is not oci://host/path/name:version@sha256:<64 hex> (the chart-ref publish writes)`);
-  if (chart && chart.host !== config.registry.host) issues.add('chart', `is on registry ${chart.host}, not on the configured registry ${config.registry.host}`);
+  if (chartValue !== undefined && !chart)
+    issues.add('chart', `"${chartValue}" is not oci://host/path/name:version@sha256:<64 hex> (the chart-ref publish writes)`);
+  if (chart && chart.host !== config.registry.host)
+    issues.add('chart', `is on registry ${chart.host}, not on the configured registry ${config.registry.host}`);
   const namespace = issues.required(values, 'namespace');
-  if (namespace !== undefined && (!DNS_LABEL.test(namespace) || namespace.length > 63)) issues.add('namespace', `"${namespace}" is not a namespace name`);
+  if (namespace !== undefined && (!DNS_LABEL.test(namespace) || namespace.length > 63))
+    issues.add('namespace', `"${namespace}" is not a namespace name`);
   const tenant = issues.required(values, 'tenant');
   const service = issues.required(values, 'service');
   if (tenant !== undefined && service !== undefined) {
@@ -75,7 +78,8 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
       issues.add('chart', `is the chart of ${chart.name}, not of ${qualifiedName(tenant, service)}`);
     }
   }
-  if (values.timeout !== undefined && !/^(\d+(ms|s|m|h))+$/.test(values.timeout)) issues.add('timeout', `"${values.timeout}" is not a duration like 90s or 5m`);
+  if (values.timeout !== undefined && !/^(\d+(ms|s|m|h))+$/.test(values.timeout))
+    issues.add('timeout', `"${values.timeout}" is not a duration like 90s or 5m`);
   const outputs = dirFlag(issues, 'outputs', issues.required(values, 'outputs'));
   const raw = jsonObjectFlag(issues, 'values', values.values);
   let settings: Partial<ChartSettings> = {};
@@ -83,7 +87,12 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
     try {
       settings = parseChartSettings(raw);
       // The same checks publish made, so a bad value fails here before helm runs.
-      renderStepValues({ mode: 'image', image: { repository: 'registry.invalid/check', digest: `sha256:${'0'.repeat(64)}` }, port: 8080, ...settings });
+      renderStepValues({
+        mode: 'image',
+        image: { repository: 'registry.invalid/check', digest: `sha256:${'0'.repeat(64)}` },
+        port: 8080,
+        ...settings,
+      });
     } catch (e) {
       if (!(e instanceof InputError)) throw e;
       issues.issues.push(...e.issues);
@@ -103,7 +112,8 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
     ...(values.timeout ? { timeout: values.timeout } : {}),
   });
   await writeOutput(outputs!, 'revision', String(res.revision));
-  if (values.json) ctx.stdout.write(JSON.stringify({ release: qualifiedName(tenant!, service!), namespace, revision: res.revision }) + '\n');
+  if (values.json)
+    ctx.stdout.write(JSON.stringify({ release: qualifiedName(tenant!, service!), namespace, revision: res.revision }) + '\n');
   else ctx.stdout.write(`deployed ${qualifiedName(tenant!, service!)} in ${namespace}: revision ${res.revision}\n`);
   return 0;
 }

@@ -3,7 +3,8 @@
  * the registry, without running either; optionally writes it and pushes it as an artifact
  * referring to the image. This is also the step the overlay workflow pod runs.
  */
-import { writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { InputError } from '../../errors.js';
 import { computeOverlay, pushOverlay, type EnvManifestSource } from '../../overlay/index.js';
@@ -21,7 +22,8 @@ options:
   --base REF            base image reference (host/repo:tag or host/repo@sha256:...)
   --image REF           built image reference
   --out FILE            write the zip to FILE
-  --push                push the zip as an OCI artifact referring to the image
+  --push[=REPO:TAG]     push the zip as an OCI artifact referring to the image (and tag it)
+  --outputs DIR         write the artifact digest to DIR/overlay-digest (workflow steps)
   --env-manifest R=P    check the env at absolute root R against the base image's
                         sha256 manifest file P (e.g. /home/user/the_venv=/home/user/the_venv.sha256)
   --json                print the result as JSON
@@ -29,7 +31,21 @@ options:
 
 A reference without a host is taken on the configured registry.`;
 
-export async function main(args: string[], ctx: CliContext): Promise<number> {
+/** The env manifests of the curated base images: checked when the base has them. */
+const KNOWN_ENV_MANIFESTS: EnvManifestSource[] = [
+  { root: '/home/user/the_venv', path: '/home/user/the_venv.sha256', optional: true },
+  { root: '/home/user/node_modules', path: '/home/user/node_modules.sha256', optional: true },
+];
+
+export async function main(rawArgs: string[], ctx: CliContext): Promise<number> {
+  // The workflow step passes --push=<repo>:<tag>: push, and also tag the artifact.
+  let pushTag: string | undefined;
+  const args = rawArgs.flatMap((a) => {
+    const m = /^--push=(.+)$/.exec(a);
+    if (!m) return [a];
+    pushTag = m[1]!;
+    return ['--push'];
+  });
   const { values } = parseArgs({
     args,
     options: {
@@ -39,6 +55,7 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
       push: { type: 'boolean', default: false },
       json: { type: 'boolean', default: false },
       'env-manifest': { type: 'string', multiple: true, default: [] },
+      outputs: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -70,9 +87,19 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
   });
   const base = parseImageRef(values.base as string, registry.host);
   const image = parseImageRef(values.image as string, registry.host);
-  const res = await computeOverlay({ client, base, image, envManifests });
+  const res = await computeOverlay({ client, base, image, envManifests: envManifests.length ? envManifests : KNOWN_ENV_MANIFESTS });
   if (values.out) await writeFile(values.out, res.zip);
   const artifact = values.push ? await pushOverlay(client, res.image.repo, res.image.digest, res.zip) : undefined;
+  if (artifact && pushTag) {
+    const tag = pushTag.slice(pushTag.lastIndexOf(':') + 1);
+    if (/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(tag) && pushTag.includes(':')) await client.tagManifest(res.image.repo, artifact, tag);
+  }
+  if (values.outputs) {
+    // The workflow step's output parameter: the overlay artifact's digest.
+    await mkdir(values.outputs, { recursive: true });
+    await writeFile(join(values.outputs, 'overlay-digest.tmp'), artifact ?? res.digest);
+    await rename(join(values.outputs, 'overlay-digest.tmp'), join(values.outputs, 'overlay-digest'));
+  }
 
   if (values.json) {
     const out = {

@@ -64,9 +64,11 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
   const image = refFlag(issues, 'image', issues.required(values, 'image'), host, { digest: 'required' });
   const overlay = refFlag(issues, 'overlay', issues.required(values, 'overlay'), host, { digest: 'required' });
   const base = refFlag(issues, 'base', issues.required(values, 'base'), host, { digest: 'required' });
-  if (image && overlay && overlay.repo !== image.repo) issues.add('overlay', `must be in the image's repository ${image.host}/${image.repo}`);
+  if (image && overlay && overlay.repo !== image.repo)
+    issues.add('overlay', `must be in the image's repository ${image.host}/${image.repo}`);
   const tenant = issues.required(values, 'tenant');
-  if (tenant !== undefined && (!TENANT_RE.test(tenant) || tenant.length > 30)) issues.add('tenant', `"${tenant}" is not a tenant: a lower-case DNS label of at most 30 characters`);
+  if (tenant !== undefined && (!TENANT_RE.test(tenant) || tenant.length > 30))
+    issues.add('tenant', `"${tenant}" is not a tenant: a lower-case DNS label of at most 30 characters`);
   const service = issues.required(values, 'service');
   if (service !== undefined && tenant !== undefined) for (const i of checkServiceName(service, tenant, '--service')) issues.issues.push(i);
   const buildId = issues.required(values, 'build-id');

@@ -48,7 +48,8 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
   const config = await ctx.config();
   if (sub === 'start' || sub === 'stop') {
     for (const flag of ['ref', 'tag'] as const) {
-      if (values[flag] !== undefined) throw new InputError(`svcbuild registry ${sub} takes no --${flag}`, [{ path: `--${flag}`, message: `not an option of ${sub}` }]);
+      if (values[flag] !== undefined)
+        throw new InputError(`svcbuild registry ${sub} takes no --${flag}`, [{ path: `--${flag}`, message: `not an option of ${sub}` }]);
     }
   }
   if (sub === 'start') {
@@ -62,7 +63,12 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
   }
   if (sub === 'delete') {
     const issues = new FlagIssues('registry delete', HELP);
-    const ref = refFlag(issues, 'ref', issues.required(values, 'ref', 'required: repository:tag or repository@digest'), config.registry.host);
+    const ref = refFlag(
+      issues,
+      'ref',
+      issues.required(values, 'ref', 'required: repository:tag or repository@digest'),
+      config.registry.host,
+    );
     if (ref && ref.tag && ref.digest) issues.add('ref', 'give a tag or a digest, not both');
     if (values.tag !== undefined) issues.add('tag', 'not an option of delete');
     issues.check();
@@ -79,7 +85,10 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
   }
   if (sub === 'tag') {
     const issues = new FlagIssues('registry tag', HELP);
-    const ref = refFlag(issues, 'ref', issues.required(values, 'ref', 'required: repository@digest'), config.registry.host, { digest: 'required', tag: 'forbidden' });
+    const ref = refFlag(issues, 'ref', issues.required(values, 'ref', 'required: repository@digest'), config.registry.host, {
+      digest: 'required',
+      tag: 'forbidden',
+    });
     const tag = issues.required(values, 'tag');
     if (tag !== undefined && !TAG_RE.test(tag)) issues.add('tag', `"${tag}" must match [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`);
     if (values['missing-ok']) issues.add('missing-ok', 'not an option of tag');

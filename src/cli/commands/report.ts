@@ -61,9 +61,11 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
   }
   const issues = new FlagIssues('report', USAGE);
   const status = issues.required(values, 'status', 'required: the workflow status');
-  if (status !== undefined && !/^[A-Za-z]{1,32}$/.test(status)) issues.add('status', `"${status}" is not a workflow status (Succeeded, Failed, Error)`);
+  if (status !== undefined && !/^[A-Za-z]{1,32}$/.test(status))
+    issues.add('status', `"${status}" is not a workflow status (Succeeded, Failed, Error)`);
   const buildId = values['build-id'];
-  if (buildId !== undefined && buildId !== '' && !/^[A-Za-z0-9-]{1,64}$/.test(buildId)) issues.add('build-id', `"${buildId}" must be 1 to 64 letters, digits or hyphens`);
+  if (buildId !== undefined && buildId !== '' && !/^[A-Za-z0-9-]{1,64}$/.test(buildId))
+    issues.add('build-id', `"${buildId}" must be 1 to 64 letters, digits or hyphens`);
   issues.check();
   ctx.stdout.write(JSON.stringify(statusReport(status!, buildId || undefined, values.failures, new Date())) + '\n');
   return 0;

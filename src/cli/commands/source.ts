@@ -61,10 +61,16 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
   const gitSubdir = values['git-subdir'] ?? '';
   let source: SourceSpec | undefined;
   if (kind === 'archive') {
-    for (const [flag, v] of [['git-url', gitUrl], ['git-ref', gitRef], ['git-subdir', gitSubdir]] as const) {
+    for (const [flag, v] of [
+      ['git-url', gitUrl],
+      ['git-ref', gitRef],
+      ['git-subdir', gitSubdir],
+    ] as const) {
       if (v !== '') issues.add(flag, 'must be empty when --kind=archive');
     }
-    const ref = refFlag(issues, 'archive-ref', issues.required(values, 'archive-ref', 'required when --kind=archive'), registry.host, { digest: 'required' });
+    const ref = refFlag(issues, 'archive-ref', issues.required(values, 'archive-ref', 'required when --kind=archive'), registry.host, {
+      digest: 'required',
+    });
     if (ref?.digest) source = { kind: 'archive', archive: { ...ref, digest: ref.digest } };
   } else if (kind === 'git') {
     if (archiveRef !== '') issues.add('archive-ref', 'must be empty when --kind=git');
@@ -88,6 +94,9 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
   await writeOutput(outputs!, 'source-digest', res.digest);
   const ref = `${push!.host}/${push!.repo}@${res.digest}`;
   if (values.json) ctx.stdout.write(JSON.stringify({ ref, ...res }) + '\n');
-  else ctx.stdout.write(`source ${ref}: ${res.kind} project, ${res.files} files, ${res.bytes} bytes${res.commit ? `, commit ${res.commit}` : ''}\n`);
+  else
+    ctx.stdout.write(
+      `source ${ref}: ${res.kind} project, ${res.files} files, ${res.bytes} bytes${res.commit ? `, commit ${res.commit}` : ''}\n`,
+    );
   return 0;
 }
