@@ -74,7 +74,9 @@ async function main(): Promise<void> {
     }
   }
   console.log(`\nbench/build: median of ${runs} runs each (whole pipeline; and its build step alone)`);
-  console.log(`${'example'.padEnd(14)} ${'cold'.padStart(9)} ${'warm'.padStart(9)} ${'ratio'.padStart(7)}   ${'build:cold'.padStart(7)} ${'warm'.padStart(7)}`);
+  console.log(
+    `${'example'.padEnd(14)} ${'cold'.padStart(9)} ${'warm'.padStart(9)} ${'ratio'.padStart(7)}   ${'build:cold'.padStart(7)} ${'warm'.padStart(7)}`,
+  );
   for (const r of rows) console.log(r);
   console.log('cold = dependency manifest changed (dependency layer rebuilt); warm = source-only change (dependency layer cached)');
 }

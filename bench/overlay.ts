@@ -165,7 +165,10 @@ async function time<T>(fn: () => Promise<T>): Promise<[number, T]> {
 }
 
 async function main(): Promise<void> {
-  const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
+  const sizes = process.argv
+    .slice(2)
+    .map(Number)
+    .filter((n) => n > 0);
   if (!sizes.length) sizes.push(1000, 10_000, 50_000);
   const reg = await startRegistry();
   const client = new RegistryClient({ host: reg.host, plainHttp: true });
@@ -189,8 +192,10 @@ async function main(): Promise<void> {
           envManifests: [{ root: `/${VENV}`, path: `/${VENV}.sha256` }],
         }),
       );
-      if (r1.entries.length !== 202 || r2.entries.length !== 202) throw new Error(`unexpected overlay sizes ${r1.entries.length} ${r2.entries.length}`);
-      if (r1.layersRead.base !== 0 || r2.layersRead.base !== 1) throw new Error(`unexpected base reads ${r1.layersRead.base} ${r2.layersRead.base}`);
+      if (r1.entries.length !== 202 || r2.entries.length !== 202)
+        throw new Error(`unexpected overlay sizes ${r1.entries.length} ${r2.entries.length}`);
+      if (r1.layersRead.base !== 0 || r2.layersRead.base !== 1)
+        throw new Error(`unexpected base reads ${r1.layersRead.base} ${r2.layersRead.base}`);
 
       const dir = await mkdtemp(join(tmpdir(), 'svcbuild-bench-'));
       try {

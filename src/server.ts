@@ -29,7 +29,11 @@ export function createExecutor(config: Config, home: string): Executor {
   });
 }
 
-export async function startServer(config: Config, home: string, opts: { port: number; host?: string; log?: (e: Record<string, unknown>) => void; archiveLimits?: Partial<ArchiveLimits> }): Promise<Running> {
+export async function startServer(
+  config: Config,
+  home: string,
+  opts: { port: number; host?: string; log?: (e: Record<string, unknown>) => void; archiveLimits?: Partial<ArchiveLimits> },
+): Promise<Running> {
   const executor = createExecutor(config, home);
   await executor.start();
   const tokens = new TokenStore(join(config.stateDir, 'tokens.json'));

@@ -88,7 +88,7 @@ export function buildView(b: BuildRecord): Record<string, unknown> {
     base: b.base ?? null,
     overlay: b.overlay ?? null,
     chart: b.chart ?? null,
-    scan: null,
+    scan: b.scan ?? null,
     error: b.error ?? null,
     retryOf: b.retryOf ?? null,
     attempts: b.attempts,
@@ -426,7 +426,9 @@ async function receiveArchive(
     const res = await extractArchive(join(tmp, 'upload'), dir, limits);
     if (res.files === 0) {
       await rm(dir, { recursive: true, force: true });
-      throw new InputError('invalid build request', [{ path: 'source', message: 'the archive holds no files: pack the project directory itself' }]);
+      throw new InputError('invalid build request', [
+        { path: 'source', message: 'the archive holds no files: pack the project directory itself' },
+      ]);
     }
     return { spec, dir, info: { type: 'archive', format: res.format, sha256: res.sha256, files: res.files, bytes: res.bytes } };
   } finally {

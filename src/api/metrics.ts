@@ -36,11 +36,17 @@ export class Metrics {
       out.push(`# HELP ${name} ${this.help.get(name) ?? name}`, `# TYPE ${name} counter`);
       for (const [k, v] of m) out.push(`${name}{${k}} ${v}`);
     }
-    out.push('# HELP svcbuild_http_request_duration_seconds Time to answer HTTP requests', '# TYPE svcbuild_http_request_duration_seconds summary');
+    out.push(
+      '# HELP svcbuild_http_request_duration_seconds Time to answer HTTP requests',
+      '# TYPE svcbuild_http_request_duration_seconds summary',
+    );
     for (const [k, d] of this.durations) {
       const brace = k.indexOf('{');
       const labels = k.slice(brace);
-      out.push(`svcbuild_http_request_duration_seconds_sum${labels} ${d.sum}`, `svcbuild_http_request_duration_seconds_count${labels} ${d.count}`);
+      out.push(
+        `svcbuild_http_request_duration_seconds_sum${labels} ${d.sum}`,
+        `svcbuild_http_request_duration_seconds_count${labels} ${d.count}`,
+      );
     }
     for (const g of gauges) {
       out.push(`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} gauge`);

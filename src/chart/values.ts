@@ -126,7 +126,11 @@ export function renderServiceValues(input: ServiceValuesInput): ServiceValues {
   };
   const checkRef = (ref: DigestRef | undefined, path: string) => {
     if (!ref) return issues.push({ path, message: `is required in ${input.mode} mode` });
-    check(REPOSITORY_RE.test(ref.repository ?? ''), `${path}.repository`, `"${ref.repository}" is not a repository (host[:port]/path, lower case, no tag or digest)`);
+    check(
+      REPOSITORY_RE.test(ref.repository ?? ''),
+      `${path}.repository`,
+      `"${ref.repository}" is not a repository (host[:port]/path, lower case, no tag or digest)`,
+    );
     check(DIGEST_RE.test(ref.digest ?? ''), `${path}.digest`, `"${ref.digest}" is not a digest (sha256: and 64 lower-case hex digits)`);
     return undefined;
   };
@@ -144,13 +148,25 @@ export function renderServiceValues(input: ServiceValuesInput): ServiceValues {
       if (input.overlay.pullSecret) check(DNS_SUBDOMAIN_RE.test(input.overlay.pullSecret), 'overlay.pullSecret', 'is not a Secret name');
     }
   }
-  check(Number.isInteger(input.port) && input.port >= 1 && input.port <= 65535, 'port', `must be an integer from 1 to 65535, not ${input.port}`);
+  check(
+    Number.isInteger(input.port) && input.port >= 1 && input.port <= 65535,
+    'port',
+    `must be an integer from 1 to 65535, not ${input.port}`,
+  );
 
   const route = input.route ?? { kind: 'none', path: '/' };
-  check((ROUTE_KINDS as readonly string[]).includes(route.kind), 'route.kind', `must be one of ${ROUTE_KINDS.join(', ')}, not "${route.kind}"`);
+  check(
+    (ROUTE_KINDS as readonly string[]).includes(route.kind),
+    'route.kind',
+    `must be one of ${ROUTE_KINDS.join(', ')}, not "${route.kind}"`,
+  );
   check(ROUTE_PATH_RE.test(route.path), 'route.path', `"${route.path}" must be / or /segment[/segment...] with no trailing slash`);
   if (route.kind === 'httproute') {
-    check((route.httproute?.parentRefs.length ?? 0) > 0, 'route.httproute.parentRefs', 'needs at least one parent (Gateway) when route.kind is httproute');
+    check(
+      (route.httproute?.parentRefs.length ?? 0) > 0,
+      'route.httproute.parentRefs',
+      'needs at least one parent (Gateway) when route.kind is httproute',
+    );
   }
 
   const env = input.env ?? {};
@@ -160,7 +176,9 @@ export function renderServiceValues(input: ServiceValuesInput): ServiceValues {
     check(typeof value === 'string', `env.${name}`, 'must be a string');
   }
   (input.envFrom ?? []).forEach((s, i) => check(DNS_SUBDOMAIN_RE.test(s), `envFrom[${i}]`, `"${s}" is not a Secret name`));
-  (input.imagePullSecrets ?? []).forEach((s, i) => check(DNS_SUBDOMAIN_RE.test(s), `imagePullSecrets[${i}]`, `"${s}" is not a Secret name`));
+  (input.imagePullSecrets ?? []).forEach((s, i) =>
+    check(DNS_SUBDOMAIN_RE.test(s), `imagePullSecrets[${i}]`, `"${s}" is not a Secret name`),
+  );
 
   const resources = input.resources ?? DEFAULT_RESOURCES;
   for (const group of ['requests', 'limits'] as const) {

@@ -18,18 +18,38 @@ const COMMANDS: Record<string, CommandEntry> = {
   build: { summary: 'Build a project locally: image, overlay zip and chart, in one call', load: () => import('./commands/build.js') },
   overlay: { summary: 'Compute the overlay zip of an image on top of its base image', load: () => import('./commands/overlay.js') },
   base: { summary: 'Build, list or inspect the curated base images', load: () => import('./commands/base.js') },
-  registry: { summary: 'Start the local OCI registry on loopback; delete or tag (promote) images', load: () => import('./commands/registry.js') },
+  registry: {
+    summary: 'Start the local OCI registry on loopback; delete or tag (promote) images',
+    load: () => import('./commands/registry.js'),
+  },
   rebase: { summary: 'Move a service onto a new base image without rebuilding it', load: () => import('./commands/rebase.js') },
   serve: { summary: 'Start the HTTP API', load: () => import('./commands/serve.js') },
   submit: { summary: 'Submit a project to a svcbuild server (--watch to follow it)', load: () => import('./commands/submit.js') },
   render: { summary: 'Render the WorkflowTemplates as YAML (for kubectl or GitOps)', load: () => import('./commands/render.js') },
-  install: { summary: 'Install the WorkflowTemplates and RBAC into a cluster (server-side apply)', load: () => import('./commands/install.js') },
+  install: {
+    summary: 'Install the WorkflowTemplates and RBAC into a cluster (server-side apply)',
+    load: () => import('./commands/install.js'),
+  },
   source: { summary: 'Pipeline step: fetch, check and push the project as a source artifact', load: () => import('./commands/source.js') },
-  context: { summary: 'Pipeline step: write the build context (project, Dockerfile) of a source artifact', load: () => import('./commands/context.js') },
-  'build-image': { summary: 'Pipeline step: build and push the image with buildah (the Kaniko swap)', load: () => import('./commands/build-image.js') },
-  publish: { summary: 'Pipeline step: push the service chart of a build and promote its image', load: () => import('./commands/publish.js') },
+  context: {
+    summary: 'Pipeline step: write the build context (project, Dockerfile) of a source artifact',
+    load: () => import('./commands/context.js'),
+  },
+  'build-image': {
+    summary: 'Pipeline step: build and push the image with buildah (the Kaniko swap)',
+    load: () => import('./commands/build-image.js'),
+  },
+  publish: {
+    summary: 'Pipeline step: push the service chart of a build and promote its image',
+    load: () => import('./commands/publish.js'),
+  },
   deploy: { summary: 'Pipeline step: helm upgrade --install the published chart', load: () => import('./commands/deploy.js') },
   report: { summary: "Pipeline step: print a build's final status as one JSON line", load: () => import('./commands/report.js') },
+  scan: {
+    summary: 'Pipeline step: scan an image with Trivy, gate it against its base, attach the reports',
+    load: () => import('../scan/cli.js'),
+  },
+  'scan-base': { summary: 'Scan the base images again and attach fresh reports', load: () => import('./commands/scan-base.js') },
   token: { summary: 'Create API tokens for tenants', load: () => import('./commands/token.js') },
 };
 

@@ -21,7 +21,14 @@ const ENV_OVERRIDES: Array<[string, (raw: Record<string, any>, v: string) => voi
   ['SVCBUILD_REGISTRY_USERNAME', (r, v) => ((r.registry ??= {}).username = v)],
   ['SVCBUILD_REGISTRY_PASSWORD', (r, v) => ((r.registry ??= {}).password = v)],
   ['SVCBUILD_STATE_DIR', (r, v) => (r.stateDir = v)],
-  ['SVCBUILD_ENABLED_KINDS', (r, v) => (r.enabledKinds = v.split(',').map((s) => s.trim()).filter(Boolean))],
+  [
+    'SVCBUILD_ENABLED_KINDS',
+    (r, v) =>
+      (r.enabledKinds = v
+        .split(',')
+        .map((s) => s.trim())
+        .filter(Boolean)),
+  ],
 ];
 
 export async function loadConfig(opts: LoadOptions): Promise<Config> {

@@ -5,6 +5,7 @@
  */
 import { z } from 'zod';
 import { InputError, type Issue } from '../errors.js';
+import { ScanSettingsSchema } from '../scan/settings.js';
 
 export const KINDS = ['python', 'node', 'binary'] as const;
 export type Kind = (typeof KINDS)[number];
@@ -29,7 +30,11 @@ const RegistrySchema = z
   })
   .superRefine((r, ctx) => {
     if (r.plainHttp && !isLoopbackHost(r.host)) {
-      ctx.addIssue({ code: 'custom', path: ['plainHttp'], message: `plain HTTP is only allowed for loopback registries, not ${r.host}; use TLS` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['plainHttp'],
+        message: `plain HTTP is only allowed for loopback registries, not ${r.host}; use TLS`,
+      });
     }
     if ((r.username === undefined) !== (r.password === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['password'], message: 'set both username and password, or neither' });
@@ -75,7 +80,12 @@ export const ConfigSchema = z.object({
   stateDir: z.string().default('.state').describe('Where the local executor keeps builds, overlays and caches'),
   baseImagesDir: z.string().default('base-images').describe('Directory of the base image definitions'),
   baseImages: z.record(z.string(), BaseImageSchema).prefault(DEFAULT_BASE_IMAGES),
-  enabledKinds: z.array(z.enum(KINDS)).nonempty().default([...KINDS]).describe('Project kinds this installation builds'),
+  scan: ScanSettingsSchema.prefault({}).describe('The scan step: gate threshold, ignore list, Trivy and its vulnerability DB'),
+  enabledKinds: z
+    .array(z.enum(KINDS))
+    .nonempty()
+    .default([...KINDS])
+    .describe('Project kinds this installation builds'),
   defaults: z
     .object({
       base: z.record(z.enum(KINDS), z.string()).default({ python: 'python-3.13', node: 'node-22', binary: 'binary' }),

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { StepRecord } from './progress.js';
+import type { ScanSummary } from '../scan/step.js';
 
 export const BUILD_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export type BuildStatus = (typeof BUILD_STATUSES)[number];
@@ -35,7 +36,10 @@ export type BuildSpec = z.infer<typeof BuildSpecSchema>;
 /** A git source: a public repository URL, a ref and an optional subdirectory. */
 export const GitSourceSchema = z
   .object({
-    url: noCtl(2048).refine((u) => /^(https|http|git):\/\/[^\s/$.?#@][^\s@]*$/i.test(u), 'an https:// (or, for loopback, http:// or git://) URL without credentials'),
+    url: noCtl(2048).refine(
+      (u) => /^(https|http|git):\/\/[^\s/$.?#@][^\s@]*$/i.test(u),
+      'an https:// (or, for loopback, http:// or git://) URL without credentials',
+    ),
     ref: z
       .string()
       .min(1)
@@ -75,6 +79,8 @@ export interface BuildRecord {
   base?: string;
   overlay?: { digest: string; bytes: number; ref?: string };
   chart?: { ref: string; version: string; digest?: string };
+  /** The scan gate's decision and counts. */
+  scan?: ScanSummary;
   error?: { step?: string; code: string; message: string };
   /** The build this one retries. */
   retryOf?: string;

@@ -7,12 +7,19 @@ import { KINDS } from '../config/schema.js';
 
 export const PROJECT_CONFIG_FILES = ['svcbuild.yaml', 'svcbuild.yml', 'svcbuild.json'] as const;
 
-const noNewline = (what: string) => z.string().min(1).refine((s) => !/[\r\n\0]/.test(s), `${what} must not contain line breaks or NUL`);
+const noNewline = (what: string) =>
+  z
+    .string()
+    .min(1)
+    .refine((s) => !/[\r\n\0]/.test(s), `${what} must not contain line breaks or NUL`);
 
 export const ProjectConfigSchema = z
   .object({
     name: z.string().optional().describe('Service name; default: the project name'),
-    kind: z.string().optional().describe(`Project kind: ${KINDS.join(', ')}; default: detected`),
+    kind: z
+      .string()
+      .optional()
+      .describe(`Project kind: ${KINDS.join(', ')}; default: detected`),
     base: z.string().optional().describe('Base image from the catalog; default per kind'),
     entrypoint: z.array(noNewline('entrypoint arguments')).nonempty().optional().describe('Command that starts the service, as a list'),
     port: z.number().int().min(1024).max(65535).optional().describe('Port the service listens on (PORT)'),

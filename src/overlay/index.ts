@@ -67,7 +67,9 @@ export interface OverlayResult {
 function resolveRef(ref: string | ImageRef, client: RegistryClient, field: string): ImageRef {
   const r = typeof ref === 'string' ? parseImageRef(ref, client.host) : ref;
   if (r.host !== client.host) {
-    throw new InputError(`${field} ${r.host}/${r.repo} is not on the registry ${client.host}`, [{ path: field, message: `host ${r.host} is not ${client.host}` }]);
+    throw new InputError(`${field} ${r.host}/${r.repo} is not on the registry ${client.host}`, [
+      { path: field, message: `host ${r.host} is not ${client.host}` },
+    ]);
   }
   return r;
 }
@@ -120,7 +122,7 @@ export async function computeOverlay(opts: ComputeOverlayOptions): Promise<Overl
   let baseLayersRead = 0;
   if (query.paths.size || query.prefixes.size) {
     const wants = (p: string) => queryWants(query, p);
-    const keep = (p: string) => wants(p) || (p.slice(p.lastIndexOf('/') + 1).startsWith('.wh.'));
+    const keep = (p: string) => wants(p) || p.slice(p.lastIndexOf('/') + 1).startsWith('.wh.');
     // Read the base top-down and stop once every wanted path is settled by a layer read so
     // far: lower layers cannot change what a higher layer says about a path (only prefixes,
     // i.e. whole directories, and hard links need the layers below). A base whose top layer
@@ -156,7 +158,9 @@ export async function computeOverlay(opts: ComputeOverlayOptions): Promise<Overl
       const f = baseState.get(normalizeLayerPath(m.path) as string);
       if ((!f || f.type !== 'file' || !f.content) && m.optional) continue;
       if (!f || f.type !== 'file' || !f.content) {
-        throw new InputError(`the base image has no env manifest file ${m.path}`, [{ path: 'envManifests', message: `${m.path} not found in the base image` }]);
+        throw new InputError(`the base image has no env manifest file ${m.path}`, [
+          { path: 'envManifests', message: `${m.path} not found in the base image` },
+        ]);
       }
       envManifests.push(parseEnvManifest(Buffer.from(f.content).toString('utf8'), m.root));
     }
@@ -192,7 +196,13 @@ export async function computeOverlay(opts: ComputeOverlayOptions): Promise<Overl
  * Pushes an overlay zip as an OCI artifact (`application/vnd.svcbuild.overlay.v1`, one
  * `application/zip` layer) whose subject is the image manifest; returns the artifact digest.
  */
-export async function pushOverlay(client: RegistryClient, repo: string, imageDigest: string, zip: Uint8Array, annotations: Record<string, string> = {}): Promise<string> {
+export async function pushOverlay(
+  client: RegistryClient,
+  repo: string,
+  imageDigest: string,
+  zip: Uint8Array,
+  annotations: Record<string, string> = {},
+): Promise<string> {
   const subject = await client.getManifest(repo, imageDigest);
   if (subject.digest !== imageDigest) throw new InternalError(`manifest ${imageDigest} came back as ${subject.digest}`);
   const desc = await client.pushArtifact({

@@ -149,7 +149,8 @@ function whiteoutTarget(path: string): { kind: 'opaque' | 'whiteout'; target: st
   const dir = slash >= 0 ? path.slice(0, slash) : '';
   const name = path.slice(slash + 1);
   if (name === OPAQUE) return { kind: 'opaque', target: dir };
-  if (name.startsWith(WHITEOUT)) return { kind: 'whiteout', target: dir ? `${dir}/${name.slice(WHITEOUT.length)}` : name.slice(WHITEOUT.length) };
+  if (name.startsWith(WHITEOUT))
+    return { kind: 'whiteout', target: dir ? `${dir}/${name.slice(WHITEOUT.length)}` : name.slice(WHITEOUT.length) };
   return undefined;
 }
 
@@ -316,7 +317,8 @@ export function planOverlay(input: PlanInput): OverlayPlan {
   // Base paths removed by a whiteout or an opaque directory and not put back.
   if (whiteouts.size || opaques.size) {
     for (const path of input.base.keys()) {
-      if (hidden(path)) add(path, 'deleted', inProject(path) ? 'base file under /project deleted (an overlay cannot delete)' : 'base file deleted');
+      if (hidden(path))
+        add(path, 'deleted', inProject(path) ? 'base file under /project deleted (an overlay cannot delete)' : 'base file deleted');
     }
   }
 
@@ -337,7 +339,8 @@ export function planOverlay(input: PlanInput): OverlayPlan {
         const target = e.linkname ?? '';
         if (symlinkStaysInProject(path, target)) entries.push({ path: rel, type: 'symlink', mode: 0o777, linkname: target });
         else add(path, 'symlink-escape', `symlink to ${target} leaves /project`);
-      } else if (e.type === 'hardlink') add(path, 'unsupported', `hard link to /${e.linkname ?? '?'}, which is not a file added under /project`);
+      } else if (e.type === 'hardlink')
+        add(path, 'unsupported', `hard link to /${e.linkname ?? '?'}, which is not a file added under /project`);
       else add(path, 'unsupported', 'device, fifo or socket: not allowed in the overlay');
       continue;
     }

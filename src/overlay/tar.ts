@@ -91,7 +91,8 @@ export async function readLayer(src: Readable, opts: ReadLayerOptions = {}): Pro
     if (type === 'symlink') e.linkname = h.linkname ?? '';
     if (type === 'hardlink') {
       const target = normalizeLayerPath(h.linkname ?? '');
-      if (target === undefined) throw new BuildError(`layer ${opts.label ?? ''} has a hard link that climbs above the root: ${h.name} -> ${h.linkname}`, 'overlay');
+      if (target === undefined)
+        throw new BuildError(`layer ${opts.label ?? ''} has a hard link that climbs above the root: ${h.name} -> ${h.linkname}`, 'overlay');
       e.linkname = target;
     }
     if (keep && type === 'file' && (opts.loadContent?.(path) || opts.hash?.(path))) {

@@ -48,7 +48,8 @@ export function encodeZip(input: readonly OverlayEntry[]): Buffer {
     if (problem) issues.push({ path: e.path, message: problem });
     if (seen.has(e.path)) issues.push({ path: e.path, message: 'duplicate entry' });
     seen.add(e.path);
-    if (e.type === 'file' && (e.content?.length ?? 0) > MAX32) issues.push({ path: e.path, message: 'file over 4 GiB (zip64 is not supported)' });
+    if (e.type === 'file' && (e.content?.length ?? 0) > MAX32)
+      issues.push({ path: e.path, message: 'file over 4 GiB (zip64 is not supported)' });
   }
   if (input.length > 0xffff) issues.push({ path: '.', message: `${input.length} entries; at most 65535 without zip64` });
   if (issues.length) throw new InputError('cannot write the overlay zip', issues);

@@ -44,9 +44,6 @@ export function renderDockerfile(plan: BuildPlan, base: BaseInfo, opts: Dockerfi
     if (/[\r\n]/.test(plan.installCommand)) throw new InternalError('install command must be one line');
     lines.push('# Install only what the base lacks, then move it under /project and verify the base.', `RUN ${plan.installCommand}`);
   }
-  lines.push(
-    'COPY --chown=user:user . /project/app/',
-    '',
-  );
+  lines.push('COPY --chown=user:user . /project/app/', '');
   return lines.join('\n');
 }

@@ -15,12 +15,17 @@ export const PROVIDERS: Record<Kind, Provider> = { python: pythonProvider, node:
 export function selectProvider(project: Project, requested: string | undefined, enabled: readonly Kind[], field = 'kind'): Provider {
   if (requested !== undefined) {
     if (!(KINDS as readonly string[]).includes(requested)) {
-      throw new InputError(`unknown project kind "${requested}"`, [{ path: field, message: `"${requested}" is not a project kind; known kinds: ${KINDS.join(', ')}` }]);
+      throw new InputError(`unknown project kind "${requested}"`, [
+        { path: field, message: `"${requested}" is not a project kind; known kinds: ${KINDS.join(', ')}` },
+      ]);
     }
     const kind = requested as Kind;
     if (!enabled.includes(kind)) {
       throw new InputError(`project kind "${kind}" is not enabled here`, [
-        { path: field, message: `"${kind}" is a known kind, but this installation enables only: ${enabled.join(', ')} (config.enabledKinds)` },
+        {
+          path: field,
+          message: `"${kind}" is a known kind, but this installation enables only: ${enabled.join(', ')} (config.enabledKinds)`,
+        },
       ]);
     }
     return PROVIDERS[kind];
@@ -28,13 +33,20 @@ export function selectProvider(project: Project, requested: string | undefined, 
   const detected = KINDS.filter((k) => PROVIDERS[k].detect(project));
   if (detected.length === 0) {
     throw new InputError('cannot tell what kind of project this is', [
-      { path: 'kind', message: 'found no pyproject.toml (python), no package.json (node) and no single top-level executable (binary); add one or pass --kind' },
+      {
+        path: 'kind',
+        message:
+          'found no pyproject.toml (python), no package.json (node) and no single top-level executable (binary); add one or pass --kind',
+      },
     ]);
   }
   const kind = detected[0]!;
   if (!enabled.includes(kind)) {
     throw new InputError(`project kind "${kind}" is not enabled here`, [
-      { path: 'kind', message: `the project looks like "${kind}", a known kind that this installation does not enable (enabled: ${enabled.join(', ')})` },
+      {
+        path: 'kind',
+        message: `the project looks like "${kind}", a known kind that this installation does not enable (enabled: ${enabled.join(', ')})`,
+      },
     ]);
   }
   return PROVIDERS[kind];

@@ -17,7 +17,9 @@ export const nodeProvider: Provider = {
   detect: (p: Project) => p.has('package.json'),
   async plan(project: Project, base: BaseInfo, config: ProjectConfig): Promise<BuildPlan> {
     if (!project.has('package.json')) {
-      throw new InputError('this is not a Node project', [{ path: 'package.json', message: 'missing: add a package.json listing your dependencies' }]);
+      throw new InputError('this is not a Node project', [
+        { path: 'package.json', message: 'missing: add a package.json listing your dependencies' },
+      ]);
     }
     let pkg: Record<string, any>;
     try {
@@ -27,7 +29,9 @@ export const nodeProvider: Provider = {
     }
     const issues: Issue[] = [];
     if (!pkg || typeof pkg !== 'object' || Array.isArray(pkg)) {
-      throw new InputError('package.json must hold an object', [{ path: 'package.json', message: 'expected {"name": ..., "dependencies": {...}}' }]);
+      throw new InputError('package.json must hold an object', [
+        { path: 'package.json', message: 'expected {"name": ..., "dependencies": {...}}' },
+      ]);
     }
     const engines = pkg.engines?.node;
     const nodeVersion = base.languageVersion;
@@ -54,7 +58,8 @@ export const nodeProvider: Provider = {
       const start: unknown = pkg.scripts?.start;
       const m = typeof start === 'string' ? /^node\s+([A-Za-z0-9_./-]+)\s*$/.exec(start.trim()) : null;
       const main = typeof pkg.main === 'string' ? pkg.main.replace(/^\.\//, '') : undefined;
-      const file = m?.[1]?.replace(/^\.\//, '') ?? (main && project.has(main) ? main : undefined) ?? ENTRY_CANDIDATES.find((f) => project.has(f));
+      const file =
+        m?.[1]?.replace(/^\.\//, '') ?? (main && project.has(main) ? main : undefined) ?? ENTRY_CANDIDATES.find((f) => project.has(f));
       if (file && project.has(file) && !file.startsWith('../')) {
         entrypoint = ['node', `/project/app/${file}`];
         notes.push(`entrypoint: node ${file}`);

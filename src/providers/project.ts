@@ -37,7 +37,10 @@ export async function stageProject(src: string, dest: string, limits: StageLimit
   } catch {
     throw new InputError(`project directory ${src} does not exist`, [{ path: 'project', message: `no such directory: ${src}` }]);
   }
-  if (!st.isDirectory()) throw new InputError(`project ${src} is not a directory`, [{ path: 'project', message: 'give the directory that holds pyproject.toml, package.json or the executable' }]);
+  if (!st.isDirectory())
+    throw new InputError(`project ${src} is not a directory`, [
+      { path: 'project', message: 'give the directory that holds pyproject.toml, package.json or the executable' },
+    ]);
   const files: string[] = [];
   const executables: string[] = [];
   const issues: Issue[] = [];
@@ -56,7 +59,10 @@ export async function stageProject(src: string, dest: string, limits: StageLimit
         const target = await readlink(full);
         const resolved = normalize(join(dirname(full), target));
         if (isAbsolute(target) || relative(root, resolved).startsWith('..')) {
-          issues.push({ path: `project/${r}`, message: `symlink to ${target} points outside the project; copy the file in or remove the link` });
+          issues.push({
+            path: `project/${r}`,
+            message: `symlink to ${target} points outside the project; copy the file in or remove the link`,
+          });
           continue;
         }
         await symlink(target, join(dest, r));
@@ -71,10 +77,14 @@ export async function stageProject(src: string, dest: string, limits: StageLimit
         issues.push({ path: `project/${r}`, message: 'not a regular file, directory or symlink (device, socket or pipe); remove it' });
       }
       if (files.length > limits.maxFiles) {
-        throw new InputError(`the project has more than ${limits.maxFiles} files`, [{ path: 'project', message: `at most ${limits.maxFiles} files; add build outputs and caches to IGNORED_NAMES or remove them` }]);
+        throw new InputError(`the project has more than ${limits.maxFiles} files`, [
+          { path: 'project', message: `at most ${limits.maxFiles} files; add build outputs and caches to IGNORED_NAMES or remove them` },
+        ]);
       }
       if (bytes > limits.maxBytes) {
-        throw new InputError(`the project is larger than ${limits.maxBytes} bytes`, [{ path: 'project', message: 'remove large generated files' }]);
+        throw new InputError(`the project is larger than ${limits.maxBytes} bytes`, [
+          { path: 'project', message: 'remove large generated files' },
+        ]);
       }
     }
   };

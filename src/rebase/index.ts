@@ -25,7 +25,10 @@ export async function readBaseFacts(client: RegistryClient, repo: string, img: I
   const facts: BaseFacts = { languageVersion: lang ? lang.slice(1).join('=').split('.').slice(0, 2).join('.') : undefined };
   const want = new Set(PREINSTALLED_FILES);
   for (let i = img.manifest.layers.length - 1; i >= 0 && want.size; i--) {
-    const entries = await readLayer(await client.fetchBlob(repo, img.manifest.layers[i]!.digest), { keep: (p) => want.has(p), loadContent: (p) => want.has(p) });
+    const entries = await readLayer(await client.fetchBlob(repo, img.manifest.layers[i]!.digest), {
+      keep: (p) => want.has(p),
+      loadContent: (p) => want.has(p),
+    });
     for (const e of entries) {
       if (want.has(e.path) && e.content) {
         facts.preinstalled = Buffer.from(e.content).toString('utf8');
@@ -55,12 +58,22 @@ export interface RebaseResult {
 }
 
 /** Re-bases `image` (built on `oldBase`) onto `newBase` and pushes it as `repo:tag`. */
-export async function rebaseImage(client: RegistryClient, opts: { image: string; oldBase: string; newBase: string; tag: string }): Promise<RebaseResult> {
+export async function rebaseImage(
+  client: RegistryClient,
+  opts: { image: string; oldBase: string; newBase: string; tag: string },
+): Promise<RebaseResult> {
   const [image, oldBase, newBase] = await Promise.all([load(client, opts.image), load(client, opts.oldBase), load(client, opts.newBase)]);
-  const [oldFacts, newFacts] = await Promise.all([readBaseFacts(client, oldBase.repo, oldBase), readBaseFacts(client, newBase.repo, newBase)]);
+  const [oldFacts, newFacts] = await Promise.all([
+    readBaseFacts(client, oldBase.repo, oldBase),
+    readBaseFacts(client, newBase.repo, newBase),
+  ]);
   const blockers = rebaseBlockers(oldFacts, newFacts);
   if (blockers.length) {
-    throw new BuildError(`the new base cannot carry this service unchanged; rebuild it instead:\n${blockers.map((b) => `  - ${b}`).join('\n')}`, 'rebase', { blockers });
+    throw new BuildError(
+      `the new base cannot carry this service unchanged; rebuild it instead:\n${blockers.map((b) => `  - ${b}`).join('\n')}`,
+      'rebase',
+      { blockers },
+    );
   }
   const plan = planRebase(image, oldBase, newBase);
   for (const l of newBase.manifest.layers) await copyBlob(client, newBase.repo, image.repo, l.digest);

@@ -73,7 +73,12 @@ function envMap(env: unknown): Map<string, string> {
  * environment is the new base's, with the variables the build itself set (those not equal
  * to the old base's) on top.
  */
-export function planRebase(image: ImageParts, oldBase: ImageParts, newBase: ImageParts, now = new Date()): { manifest: Omit<ImageManifest, 'config'>; config: Record<string, unknown> } {
+export function planRebase(
+  image: ImageParts,
+  oldBase: ImageParts,
+  newBase: ImageParts,
+  now = new Date(),
+): { manifest: Omit<ImageManifest, 'config'>; config: Record<string, unknown> } {
   const n = countBaseLayers(oldBase.config, image.config);
   if (image.manifest.layers.length !== image.config.rootfs.diff_ids.length) {
     throw new BuildError('the image manifest and config disagree on the number of layers', 'rebase');

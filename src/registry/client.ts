@@ -133,7 +133,9 @@ export class RegistryClient {
       ]);
     }
     if ((opts.username === undefined) !== (opts.password === undefined)) {
-      throw new InputError('set both registry username and password, or neither', [{ path: 'registry.password', message: 'set both or neither' }]);
+      throw new InputError('set both registry username and password, or neither', [
+        { path: 'registry.password', message: 'set both or neither' },
+      ]);
     }
     this.host = opts.host;
     this.baseUrl = `${opts.plainHttp ? 'http' : 'https'}://${opts.host}`;
@@ -167,10 +169,15 @@ export class RegistryClient {
     try {
       json = JSON.parse(bytes.toString('utf8')) as ImageManifest | ImageIndex;
     } catch (e) {
-      throw new UpstreamError(`registry ${this.host} returned a manifest for ${repo}:${ref} that is not JSON: ${(e as Error).message}`, res.status);
+      throw new UpstreamError(
+        `registry ${this.host} returned a manifest for ${repo}:${ref} that is not JSON: ${(e as Error).message}`,
+        res.status,
+      );
     }
     const headerType = (res.headers.get('content-type') ?? '').split(';')[0]?.trim() ?? '';
-    const mediaType = json.mediaType ?? (MANIFEST_MEDIA_TYPES.includes(headerType) ? headerType : 'manifests' in json ? MEDIA_TYPES.ociIndex : MEDIA_TYPES.ociManifest);
+    const mediaType =
+      json.mediaType ??
+      (MANIFEST_MEDIA_TYPES.includes(headerType) ? headerType : 'manifests' in json ? MEDIA_TYPES.ociIndex : MEDIA_TYPES.ociManifest);
     if (!MANIFEST_MEDIA_TYPES.includes(mediaType)) {
       throw new UpstreamError(`manifest ${this.host}/${repo}:${ref} has unsupported media type ${mediaType}`, res.status);
     }
@@ -195,7 +202,9 @@ export class RegistryClient {
       );
       if (!pick) {
         const have = index.json.manifests.map((d) => (d.platform ? `${d.platform.os}/${d.platform.architecture}` : '?')).join(', ');
-        throw new NotFoundError(`image ${this.host}/${repo}:${ref} has no ${platform.os}/${platform.architecture} manifest (has: ${have || 'none'})`);
+        throw new NotFoundError(
+          `image ${this.host}/${repo}:${ref} has no ${platform.os}/${platform.architecture} manifest (has: ${have || 'none'})`,
+        );
       }
       manifest = await this.getManifest(repo, pick.digest);
       if (isIndexMediaType(manifest.mediaType)) {
@@ -220,7 +229,12 @@ export class RegistryClient {
     return (await this.putManifestWithInfo(repo, ref, bytes, mediaType)).digest;
   }
 
-  private async putManifestWithInfo(repo: string, ref: string, bytes: Uint8Array, mediaType: string): Promise<{ digest: string; subjectProcessed: boolean }> {
+  private async putManifestWithInfo(
+    repo: string,
+    ref: string,
+    bytes: Uint8Array,
+    mediaType: string,
+  ): Promise<{ digest: string; subjectProcessed: boolean }> {
     const digest = sha256Digest(bytes);
     if (isDigest(ref) && ref !== digest) throw new InputError(`manifest bytes have digest ${digest}, not ${ref}`);
     const res = await this.send('PUT', `/v2/${repo}/manifests/${ref}`, {
@@ -348,10 +362,15 @@ export class RegistryClient {
     }
     let location: string;
     if (digest && opts.mountFrom && opts.mountFrom !== repo) {
-      const res = await this.send('POST', `/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(opts.mountFrom)}`, {
-        scope: `${pushScope(repo)} ${pullScope(opts.mountFrom)}`,
-      });
-      if (res.status !== 201 && res.status !== 202) throw await this.upstreamError(res, `mount blob ${digest} from ${opts.mountFrom} into ${repo}`);
+      const res = await this.send(
+        'POST',
+        `/v2/${repo}/blobs/uploads/?mount=${encodeURIComponent(digest)}&from=${encodeURIComponent(opts.mountFrom)}`,
+        {
+          scope: `${pushScope(repo)} ${pullScope(opts.mountFrom)}`,
+        },
+      );
+      if (res.status !== 201 && res.status !== 202)
+        throw await this.upstreamError(res, `mount blob ${digest} from ${opts.mountFrom} into ${repo}`);
       await res.body?.cancel();
       if (res.status === 201) {
         return { digest, size: data instanceof Uint8Array ? data.length : await this.blobSize(repo, digest) };
@@ -453,7 +472,8 @@ export class RegistryClient {
     let index: ImageIndex = { schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex, manifests: [] };
     try {
       const cur = await this.getManifest(repo, tag);
-      if (!isIndexMediaType(cur.mediaType)) throw new UpstreamError(`referrers fallback tag ${repo}:${tag} holds a ${cur.mediaType}, not an index`);
+      if (!isIndexMediaType(cur.mediaType))
+        throw new UpstreamError(`referrers fallback tag ${repo}:${tag} holds a ${cur.mediaType}, not an index`);
       index = cur.json as ImageIndex;
     } catch (e) {
       if (!(e instanceof NotFoundError)) throw e;
@@ -532,7 +552,9 @@ export class RegistryClient {
         return await this.fetchImpl(url, init);
       } catch (e) {
         const cause = (e as { cause?: { message?: string } }).cause?.message;
-        throw new UpstreamError(`registry ${this.host} unreachable: ${method} ${url}: ${(e as Error).message}${cause ? ` (${cause})` : ''}`);
+        throw new UpstreamError(
+          `registry ${this.host} unreachable: ${method} ${url}: ${(e as Error).message}${cause ? ` (${cause})` : ''}`,
+        );
       }
     };
     let res = await attempt();
@@ -559,7 +581,10 @@ export class RegistryClient {
     if (!realm) throw new UpstreamError(`registry ${this.host} asked for a bearer token without a realm`, 401);
     const url = new URL(realm);
     if (url.protocol !== 'https:' && !isLoopbackHost(url.host)) {
-      throw new UpstreamError(`registry ${this.host} token realm ${realm} is plain HTTP on a non-loopback host; refusing to send credentials`, 401);
+      throw new UpstreamError(
+        `registry ${this.host} token realm ${realm} is plain HTTP on a non-loopback host; refusing to send credentials`,
+        401,
+      );
     }
     if (challenge.params.service) url.searchParams.set('service', challenge.params.service);
     const scopes = new Set([...scope.split(' '), ...(challenge.params.scope ?? '').split(' ')].filter(Boolean));
@@ -595,7 +620,11 @@ export class RegistryClient {
             ? ' (credentials accepted but not granted this access)'
             : ' (credentials rejected)'
         : '';
-    return new UpstreamError(`registry ${this.host}: ${what} failed: HTTP ${res.status}${hint}${body.summary ? `: ${body.summary}` : ''}`, res.status, body.json ?? body.text);
+    return new UpstreamError(
+      `registry ${this.host}: ${what} failed: HTTP ${res.status}${hint}${body.summary ? `: ${body.summary}` : ''}`,
+      res.status,
+      body.json ?? body.text,
+    );
   }
 }
 

@@ -25,7 +25,10 @@ const ResourcesSchema = z.object({
   requests: z.record(z.string(), Quantity).default({}),
   limits: z.record(z.string(), Quantity).default({}),
 });
-const k8sName = z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'a lower-case DNS name (a-z, 0-9, "-", ".")').max(253);
+const k8sName = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'a lower-case DNS name (a-z, 0-9, "-", ".")')
+  .max(253);
 const seconds = z.number().int().positive();
 
 export const RenderSettingsSchema = z.object({
@@ -36,15 +39,17 @@ export const RenderSettingsSchema = z.object({
     })
     .prefault({}),
   stepImage: z.string().min(1).describe('The svcbuild step image (runs `svcbuild <step>`), by digest in production'),
-  builder: z
-    .object({
-      engine: z.enum(['kaniko', 'buildah']).default('kaniko').describe('Which builder the build step runs'),
-      kanikoImage: z.string().min(1).describe(`Kaniko executor image, built from ${KANIKO_FORK.module}@${KANIKO_FORK.version}`),
-      buildahImage: z.string().min(1).describe('Image with buildah and svcbuild (the step image by default)'),
-      cacheRepo: z.string().nullable().default(null).describe('Kaniko layer cache repository (shared dependency layers); null: no cache'),
-    }),
+  builder: z.object({
+    engine: z.enum(['kaniko', 'buildah']).default('kaniko').describe('Which builder the build step runs'),
+    kanikoImage: z.string().min(1).describe(`Kaniko executor image, built from ${KANIKO_FORK.module}@${KANIKO_FORK.version}`),
+    buildahImage: z.string().min(1).describe('Image with buildah and svcbuild (the step image by default)'),
+    cacheRepo: z.string().nullable().default(null).describe('Kaniko layer cache repository (shared dependency layers); null: no cache'),
+  }),
   registryPlainHttp: z.boolean().default(false).describe('The registry speaks plain HTTP (loopback test installations only)'),
-  registrySecret: k8sName.nullable().default(null).describe('Secret (type kubernetes.io/dockerconfigjson) mounted for registry pushes; null: none'),
+  registrySecret: k8sName
+    .nullable()
+    .default(null)
+    .describe('Secret (type kubernetes.io/dockerconfigjson) mounted for registry pushes; null: none'),
   serviceAccounts: z
     .object({
       build: k8sName.default('svcbuild-build'),
@@ -55,7 +60,11 @@ export const RenderSettingsSchema = z.object({
   concurrency: z
     .object({
       configMap: k8sName.default('svcbuild-concurrency').describe('ConfigMap with one key per tenant: its concurrent builds'),
-      baseImageKey: z.string().regex(/^[-._a-zA-Z0-9]+$/).default('base-images').describe('Key bounding base image builds'),
+      baseImageKey: z
+        .string()
+        .regex(/^[-._a-zA-Z0-9]+$/)
+        .default('base-images')
+        .describe('Key bounding base image builds'),
     })
     .prefault({}),
   deadlines: z

@@ -68,7 +68,10 @@ function renderOne(hb: typeof Handlebars, name: string, text: string, view: Reco
   const issues: Issue[] = [...doc.errors, ...doc.warnings].map((e) => ({ path: file, message: e.message }));
   const object = doc.toJS() as WorkflowTemplateObject | null;
   if (!issues.length && (object?.kind !== 'WorkflowTemplate' || object.apiVersion !== 'argoproj.io/v1alpha1')) {
-    issues.push({ path: `${file}.kind`, message: `expected an argoproj.io/v1alpha1 WorkflowTemplate, got ${object?.apiVersion}/${object?.kind}` });
+    issues.push({
+      path: `${file}.kind`,
+      message: `expected an argoproj.io/v1alpha1 WorkflowTemplate, got ${object?.apiVersion}/${object?.kind}`,
+    });
   }
   if (issues.length) throw new InputError(`workflow-templates/${name}.yaml.hbs does not render to valid YAML`, issues);
   return { file, yaml: yaml.replace(/^\n+/, ''), object: object as WorkflowTemplateObject };
@@ -91,7 +94,10 @@ export function renderWorkflowTemplateFiles(
 }
 
 /** Pure (given `sources`): every WorkflowTemplate of the installation, as objects. */
-export function renderWorkflowTemplates(settings: RenderSettings | RenderSettingsInput, sources?: TemplateSources): WorkflowTemplateObject[] {
+export function renderWorkflowTemplates(
+  settings: RenderSettings | RenderSettingsInput,
+  sources?: TemplateSources,
+): WorkflowTemplateObject[] {
   return renderWorkflowTemplateFiles(settings, sources).map((t) => t.object);
 }
 

@@ -75,9 +75,11 @@ function checkSubmission(s: BuildSubmission): Issue[] {
     issues.push(...checkServiceName(s.service, s.tenant, 'service'));
   }
   if (s.source.kind === 'archive') {
-    if (!DIGEST_REF_RE.test(s.source.ref)) issues.push({ path: 'source.ref', message: 'must be a reference by digest (repo@sha256:<64 hex>)' });
+    if (!DIGEST_REF_RE.test(s.source.ref))
+      issues.push({ path: 'source.ref', message: 'must be a reference by digest (repo@sha256:<64 hex>)' });
   } else {
-    if (!/^(https?|ssh|git):\/\/|^[\w.-]+@[\w.-]+:/.test(s.source.url)) issues.push({ path: 'source.url', message: 'must be a git URL (https://, ssh://, git:// or user@host:path)' });
+    if (!/^(https?|ssh|git):\/\/|^[\w.-]+@[\w.-]+:/.test(s.source.url))
+      issues.push({ path: 'source.url', message: 'must be a git URL (https://, ssh://, git:// or user@host:path)' });
     if (!s.source.ref) issues.push({ path: 'source.ref', message: 'a branch, tag or commit is required' });
   }
   if (!DIGEST_REF_RE.test(s.baseRef)) issues.push({ path: 'baseRef', message: 'must be a reference by digest (repo@sha256:<64 hex>)' });

@@ -15,7 +15,10 @@ import type { Severity } from './report.js';
 export const TRIVY_VERSION = '0.74.0';
 
 export const ScanSettingsSchema = z.object({
-  enabled: z.boolean().default(true).describe('Run the scan step'),
+  enabled: z
+    .union([z.boolean(), z.literal('auto')])
+    .default('auto')
+    .describe('Run the scan step: true, false, or auto (when trivy is installed and its DB is in the registry)'),
   threshold: SeveritySchema.default('HIGH').describe('New findings at or above this severity fail the gate'),
   ignore: z.array(IgnoreEntrySchema).default([]).describe('Accepted findings: id, reason, optional expiry and package'),
   trivyPath: z.string().optional().describe('The trivy binary (default: where scripts/install-trivy.sh puts it)'),
@@ -30,7 +33,7 @@ export type ScanSettingsInput = z.input<typeof ScanSettingsSchema>;
 
 /** Settings with every default filled. */
 export interface ScanSettings {
-  enabled: boolean;
+  enabled: boolean | 'auto';
   threshold: Severity;
   ignore: IgnoreEntry[];
   trivyPath: string;

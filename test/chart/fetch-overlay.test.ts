@@ -90,7 +90,9 @@ describe('files/fetch-overlay.sh (the overlay init container)', () => {
     const res = await run('sh', [SCRIPT], { env: env(`sha256:${'0'.repeat(64)}`, dest) });
     // THEN it fails naming the HTTP status, and the destination was never created
     expect(res.code).toBe(1);
-    expect(res.stderr).toContain(`fetch-overlay: error: GET manifest http://${registry.host}/v2/svcbuild/acme-shop/manifests/sha256:${'0'.repeat(64)} answered HTTP 404`);
+    expect(res.stderr).toContain(
+      `fetch-overlay: error: GET manifest http://${registry.host}/v2/svcbuild/acme-shop/manifests/sha256:${'0'.repeat(64)} answered HTTP 404`,
+    );
     await expect(stat(dest)).rejects.toThrow(/ENOENT/);
   });
 });

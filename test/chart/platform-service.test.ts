@@ -40,8 +40,18 @@ const CONTAINER_SECURITY = {
 
 const ROUTES: Record<string, RouteInput> = {
   none: { kind: 'none', path: '/shop' },
-  ingress: { kind: 'ingress', path: '/shop', hosts: ['shop.example.com'], ingress: { className: 'nginx', tls: [{ secretName: 'shop-tls', hosts: ['shop.example.com'] }] } },
-  httproute: { kind: 'httproute', path: '/shop', hosts: ['shop.example.com'], httproute: { parentRefs: [{ name: 'gateway', namespace: 'gateway-system' }] } },
+  ingress: {
+    kind: 'ingress',
+    path: '/shop',
+    hosts: ['shop.example.com'],
+    ingress: { className: 'nginx', tls: [{ secretName: 'shop-tls', hosts: ['shop.example.com'] }] },
+  },
+  httproute: {
+    kind: 'httproute',
+    path: '/shop',
+    hosts: ['shop.example.com'],
+    httproute: { parentRefs: [{ name: 'gateway', namespace: 'gateway-system' }] },
+  },
   platform: { kind: 'platform', path: '/shop', hosts: ['shop.example.com'], platform: { spec: { auth: { mode: 'jwt' } } } },
 };
 
@@ -217,7 +227,10 @@ describe('platform-service chart', () => {
 
   it('probes "/" for a service at the root and a configured probe path when given', async () => {
     // GIVEN a root route and an explicit readiness path
-    const values = { ...renderServiceValues({ ...imageInput, route: { kind: 'none', path: '/' } }), probes: { readiness: { path: '/ready' } } };
+    const values = {
+      ...renderServiceValues({ ...imageInput, route: { kind: 'none', path: '/' } }),
+      probes: { readiness: { path: '/ready' } },
+    };
     // WHEN rendered
     const c = one(await template(SERVICE_CHART, values), 'Deployment').spec.template.spec.containers[0];
     // THEN liveness uses "/" and readiness the given path
@@ -232,13 +245,25 @@ describe('platform-service chart', () => {
   describe('values.schema.json', () => {
     const valid = renderServiceValues(imageInput);
     const cases: Array<[string, object, string[]]> = [
-      ['a digest that is not sha256:<64 hex>', { image: { ...IMAGE, digest: 'sha256:abc' } }, [`- at '/image/digest': 'sha256:abc' does not match pattern '^sha256:[a-f0-9]{64}$'`]],
+      [
+        'a digest that is not sha256:<64 hex>',
+        { image: { ...IMAGE, digest: 'sha256:abc' } },
+        [`- at '/image/digest': 'sha256:abc' does not match pattern '^sha256:[a-f0-9]{64}$'`],
+      ],
       ['an image without repository and digest', { image: {} }, [`- at '/image': missing properties 'repository', 'digest'`]],
       ['a port out of range', { port: 70000 }, [`- at '/port': maximum: got 70,000, want 65,535`]],
       ['an unknown mode', { mode: 'vm' }, [`- at '/mode': value must be one of 'image', 'overlay'`]],
-      ['a route path with a trailing slash', { route: { kind: 'none', path: '/shop/' } }, [`- at '/route/path': '/shop/' does not match pattern`]],
+      [
+        'a route path with a trailing slash',
+        { route: { kind: 'none', path: '/shop/' } },
+        [`- at '/route/path': '/shop/' does not match pattern`],
+      ],
       ['negative replicas', { replicas: -1 }, [`- at '/replicas': minimum: got -1, want 0`]],
-      ['an unknown route kind', { route: { kind: 'gateway', path: '/' } }, [`- at '/route/kind': value must be one of 'none', 'ingress', 'httproute', 'platform'`]],
+      [
+        'an unknown route kind',
+        { route: { kind: 'gateway', path: '/' } },
+        [`- at '/route/kind': value must be one of 'none', 'ingress', 'httproute', 'platform'`],
+      ],
       ['env overriding PORT', { env: { PORT: '1' } }, [`invalid propertyName 'PORT'`]],
       [
         'overlay mode without base and overlay',
@@ -249,7 +274,11 @@ describe('platform-service chart', () => {
           `- at '/overlay/fetcherImage': minLength: got 0, want 1`,
         ],
       ],
-      ['an httproute without parentRefs', { route: { kind: 'httproute', path: '/' } }, [`- at '/route/httproute/parentRefs': minItems: got 0, want 1`]],
+      [
+        'an httproute without parentRefs',
+        { route: { kind: 'httproute', path: '/' } },
+        [`- at '/route/httproute/parentRefs': minItems: got 0, want 1`],
+      ],
       ['a misspelt value', { replica: 2 }, [`additional properties 'replica' not allowed`]],
     ];
     for (const [what, patch, messages] of cases) {

@@ -66,7 +66,13 @@ describe('publishServiceChart against a real registry', () => {
 
   it('fails with helm lint words when the values break the chart schema', async () => {
     // GIVEN values with a bad digest (bypassing renderServiceValues)
-    const values = { mode: 'image', image: { repository: `${registry.host}/svcbuild/x`, digest: 'sha256:nope' }, port: 8080, route: { kind: 'none', path: '/' }, replicas: 1 };
+    const values = {
+      mode: 'image',
+      image: { repository: `${registry.host}/svcbuild/x`, digest: 'sha256:nope' },
+      port: 8080,
+      route: { kind: 'none', path: '/' },
+      replicas: 1,
+    };
     // WHEN published THEN helm lint's schema error comes back as an UpstreamError
     const p = publishServiceChart({
       chartSrcDir: SERVICE_CHART,

@@ -55,7 +55,9 @@ describe('svcbuild chart', () => {
       { apiGroups: ['argoproj.io'], resources: ['workflows'], verbs: ['create', 'get', 'list', 'watch', 'patch', 'delete'] },
       { apiGroups: [''], resources: ['pods', 'pods/log'], verbs: ['get'] },
     ]);
-    expect(one(manifests, 'RoleBinding', 'svcbuild-api').subjects).toEqual([{ kind: 'ServiceAccount', name: 'svcbuild', namespace: 'svcbuild' }]);
+    expect(one(manifests, 'RoleBinding', 'svcbuild-api').subjects).toEqual([
+      { kind: 'ServiceAccount', name: 'svcbuild', namespace: 'svcbuild' },
+    ]);
     // AND Argo's executor may only report task results
     expect(one(manifests, 'Role', 'svcbuild-executor').rules).toEqual([
       { apiGroups: ['argoproj.io'], resources: ['workflowtaskresults'], verbs: ['create', 'patch'] },

@@ -120,11 +120,9 @@ describe('helm argument lists', () => {
       '--values',
       '/tmp/v.yaml',
     ]);
-    expect(deployArgs({ release: 'r', chartRef: 'oci://x/c/r', version: '1.0.0', namespace: 'n', timeout: '90s', plainHttp: true }).slice(-3)).toEqual([
-      '--timeout',
-      '90s',
-      '--plain-http',
-    ]);
+    expect(
+      deployArgs({ release: 'r', chartRef: 'oci://x/c/r', version: '1.0.0', namespace: 'n', timeout: '90s', plainHttp: true }).slice(-3),
+    ).toEqual(['--timeout', '90s', '--plain-http']);
   });
 
   it('parses the digest helm push prints and builds the charts repository URL', () => {

@@ -24,7 +24,10 @@ describe('service names', () => {
     // GIVEN tenant "acme" (5 characters with the dash) THEN 27 characters fit and 28 do not
     expect(checkServiceName('a'.repeat(27), 'acme')).toEqual([]);
     expect(checkServiceName('a'.repeat(28), 'acme')).toEqual([
-      { path: 'name', message: `"acme-${'a'.repeat(28)}" (tenant prefix included) is 33 characters; the limit is 32, so the name may have at most 27` },
+      {
+        path: 'name',
+        message: `"acme-${'a'.repeat(28)}" (tenant prefix included) is 33 characters; the limit is 32, so the name may have at most 27`,
+      },
     ]);
   });
 

@@ -25,11 +25,16 @@ describe('svcbuild overlay', () => {
     reg = await startRegistry();
     work = await mkdtemp(join(tmpdir(), 'svcbuild-overlay-cli-'));
     const client = new RegistryClient({ host: reg.host, plainHttp: true });
-    const base = await makeLayer([{ path: 'etc/hosts', content: 'h\n' }, { path: 'project/', type: 'directory' }]);
+    const base = await makeLayer([
+      { path: 'etc/hosts', content: 'h\n' },
+      { path: 'project/', type: 'directory' },
+    ]);
     await pushImage(client, 'svcbuild/base', 'v1', [base]);
     const bad = await makeLayer([{ path: 'etc/hosts', content: 'changed\n' }]);
     await pushImage(client, 'svcbuild/bad', 'v1', [base, bad]);
-    imageDigest = (await pushImage(client, 'svcbuild/app', 'v1', [base, await makeLayer([{ path: 'project/main.py', content: 'print(1)\n' }])])).digest;
+    imageDigest = (
+      await pushImage(client, 'svcbuild/app', 'v1', [base, await makeLayer([{ path: 'project/main.py', content: 'print(1)\n' }])])
+    ).digest;
   });
   afterAll(async () => {
     await reg?.stop();
@@ -39,7 +44,11 @@ describe('svcbuild overlay', () => {
   const run = async (args: string[]) => {
     const stdout = capture();
     const stderr = capture();
-    const code = await cli(['overlay', ...args], { config: async () => parseConfig({ registry: { host: reg.host } }), stdout: stdout.stream, stderr: stderr.stream });
+    const code = await cli(['overlay', ...args], {
+      config: async () => parseConfig({ registry: { host: reg.host } }),
+      stdout: stdout.stream,
+      stderr: stderr.stream,
+    });
     return { code, stdout: stdout.text(), stderr: stderr.text() };
   };
 

@@ -94,8 +94,16 @@ export async function pushImage(
   const manifest = {
     schemaVersion: 2,
     mediaType,
-    config: { mediaType: opts.docker ? MEDIA_TYPES.dockerConfig : MEDIA_TYPES.ociConfig, digest: sha(configBytes), size: configBytes.length },
-    layers: layers.map((l) => ({ mediaType: opts.docker ? MEDIA_TYPES.dockerLayerGzip : l.mediaType, digest: sha(l.blob), size: l.blob.length })),
+    config: {
+      mediaType: opts.docker ? MEDIA_TYPES.dockerConfig : MEDIA_TYPES.ociConfig,
+      digest: sha(configBytes),
+      size: configBytes.length,
+    },
+    layers: layers.map((l) => ({
+      mediaType: opts.docker ? MEDIA_TYPES.dockerLayerGzip : l.mediaType,
+      digest: sha(l.blob),
+      size: l.blob.length,
+    })),
   };
   const bytes = Buffer.from(JSON.stringify(manifest));
   const digest = await client.putManifest(repo, tag, bytes, mediaType);

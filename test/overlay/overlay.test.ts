@@ -240,7 +240,9 @@ describe('computeOverlay against a real registry', () => {
     // GIVEN an image whose first layer differs from the base's
     const other = await pushImage(client, 'svcbuild/other', 'v1', [await makeLayer([{ path: 'x', content: 'x' }])]);
     // WHEN its overlay is computed THEN InputError naming the differing layer
-    const err = await computeOverlay({ client, base: 'svcbuild/base:v1', image: `svcbuild/other@${other.digest}` }).catch((e: unknown) => e);
+    const err = await computeOverlay({ client, base: 'svcbuild/base:v1', image: `svcbuild/other@${other.digest}` }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(InputError);
     expect((err as InputError).message).toBe(
       `the image is not built on this base: the base has 2 layers, the image only 1\n  - base: has more layers (2) than the image (1)`,

@@ -16,7 +16,15 @@ import type { ImageConfig } from '../../src/registry/types.js';
 
 const hex = (s: string) => createHash('sha256').update(s).digest('hex');
 const cfg = (...ids: string[]): ImageConfig => ({ rootfs: { type: 'layers', diff_ids: ids } });
-const dir = (path: string, over: Partial<LayerEntry> = {}): LayerEntry => ({ path, type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0, ...over });
+const dir = (path: string, over: Partial<LayerEntry> = {}): LayerEntry => ({
+  path,
+  type: 'dir',
+  mode: 0o755,
+  uid: 0,
+  gid: 0,
+  size: 0,
+  ...over,
+});
 const file = (path: string, text: string, over: Partial<LayerEntry> = {}): LayerEntry => ({
   path,
   type: 'file',
@@ -72,8 +80,14 @@ describe('applyLayer', () => {
 describe('planOverlay', () => {
   it('accepts a base file deleted then put back identical, and parent dirs equal to the base', () => {
     // GIVEN etc/hosts whited out in one layer and restored identical in the next
-    const base = new Map<string, BaseEntry>([baseFile('etc/hosts', 'h\n'), ['etc', { path: 'etc', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0 }]]);
-    const layers = [[dir('etc'), marker('etc/.wh.hosts')], [dir('etc'), file('etc/hosts', 'h\n', { content: undefined, sha256: hex('h\n') })]];
+    const base = new Map<string, BaseEntry>([
+      baseFile('etc/hosts', 'h\n'),
+      ['etc', { path: 'etc', type: 'dir', mode: 0o755, uid: 0, gid: 0, size: 0 }],
+    ]);
+    const layers = [
+      [dir('etc'), marker('etc/.wh.hosts')],
+      [dir('etc'), file('etc/hosts', 'h\n', { content: undefined, sha256: hex('h\n') })],
+    ];
     // WHEN planned THEN nothing is a violation and the overlay is empty
     expect(planOverlay({ layers, base })).toEqual({ entries: [], violations: [] });
     expect(neededBasePaths(layers)).toEqual({ paths: new Set(['etc', 'etc/hosts']), prefixes: new Set(['etc/hosts']) });
@@ -110,7 +124,10 @@ describe('planOverlay', () => {
     const manifest = parseEnvManifest(`f ${hex('a\n')}:644 a.py\nl ../x lnk\nd - sub\n`, '/home/user/the_venv');
     const base = new Map<string, BaseEntry>([
       baseFile('home/user/the_venv/a.py', 'a\n', { mode: 0o755 }),
-      ['home/user/the_venv/lnk', { path: 'home/user/the_venv/lnk', type: 'symlink', mode: 0o777, uid: 0, gid: 0, size: 0, linkname: '../y' }],
+      [
+        'home/user/the_venv/lnk',
+        { path: 'home/user/the_venv/lnk', type: 'symlink', mode: 0o777, uid: 0, gid: 0, size: 0, linkname: '../y' },
+      ],
     ]);
     const layers = [
       [

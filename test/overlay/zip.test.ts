@@ -41,7 +41,12 @@ describe('encodeZip', () => {
     await writeFile(file, encodeZip(ENTRIES));
     // WHEN listed THEN entries are sorted by path with their Unix modes and the fixed date
     const lines = execFileSync('unzip', ['-Z', file], { encoding: 'utf8' }).trim().split('\n').slice(2, -1);
-    expect(lines.map((l) => { const f = l.split(/\s+/); return [f[0], f[2], f[6], f[7], f.slice(8).join(" ")]; })).toEqual([
+    expect(
+      lines.map((l) => {
+        const f = l.split(/\s+/);
+        return [f[0], f[2], f[6], f[7], f.slice(8).join(' ')];
+      }),
+    ).toEqual([
       ['drwxr-x---', 'unx', '80-Jan-01', '00:00', 'app/'],
       ['-rw-r--r--', 'unx', '80-Jan-01', '00:00', 'app/données.txt'],
       ['-rw-------', 'unx', '80-Jan-01', '00:00', 'app/empty'],

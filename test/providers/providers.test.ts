@@ -68,7 +68,7 @@ describe('staging a project', () => {
   it('refuses symlinks that leave the project, naming each', async () => {
     // GIVEN links to outside the root, absolute and relative, and one that stays inside
     const err = await issuesOf(() =>
-      stage({ 'a.txt': '', 'inside': { link: 'a.txt' }, 'abs': { link: '/etc/passwd' }, 'sub/up': { link: '../../x' } }),
+      stage({ 'a.txt': '', inside: { link: 'a.txt' }, abs: { link: '/etc/passwd' }, 'sub/up': { link: '../../x' } }),
     );
     // THEN both escaping links are reported and the inner one is not
     expect(err).toEqual([
@@ -82,7 +82,10 @@ describe('choosing a provider', () => {
   it('detects python, node and binary projects', async () => {
     expect(selectProvider(await stage({ 'pyproject.toml': '' }), undefined, ['python', 'node', 'binary']).kind).toBe('python');
     expect(selectProvider(await stage({ 'package.json': '{}' }), undefined, ['python', 'node', 'binary']).kind).toBe('node');
-    expect(selectProvider(await stage({ server: { text: 'x', mode: 0o755 }, 'assets/a.html': '' }), undefined, ['python', 'node', 'binary']).kind).toBe('binary');
+    expect(
+      selectProvider(await stage({ server: { text: 'x', mode: 0o755 }, 'assets/a.html': '' }), undefined, ['python', 'node', 'binary'])
+        .kind,
+    ).toBe('binary');
   });
 
   it('tells an unknown kind from a known kind that is disabled', async () => {
@@ -100,14 +103,21 @@ describe('choosing a provider', () => {
   it('says what to add when nothing is recognisable', async () => {
     const p = await stage({ 'README.md': '' });
     expect(await issuesOf(() => selectProvider(p, undefined, ['python', 'node', 'binary']))).toEqual([
-      { path: 'kind', message: 'found no pyproject.toml (python), no package.json (node) and no single top-level executable (binary); add one or pass --kind' },
+      {
+        path: 'kind',
+        message:
+          'found no pyproject.toml (python), no package.json (node) and no single top-level executable (binary); add one or pass --kind',
+      },
     ]);
   });
 });
 
 describe('python provider', () => {
   it('installs from pyproject.toml into the base venv under its constraints, then adopts new files', async () => {
-    const p = await stage({ 'pyproject.toml': '[project]\nname = "svc"\ndependencies = ["flask"]\nrequires-python = ">=3.11,<4"\n', 'app.py': '' });
+    const p = await stage({
+      'pyproject.toml': '[project]\nname = "svc"\ndependencies = ["flask"]\nrequires-python = ">=3.11,<4"\n',
+      'app.py': '',
+    });
     const plan = await pythonProvider.plan(p, PY, {});
     expect(plan.dependencyFiles).toEqual(['pyproject.toml']);
     expect(plan.entrypoint).toEqual(['python', '/project/app/app.py']);
@@ -119,10 +129,18 @@ describe('python provider', () => {
   });
 
   it('uses uv.lock, then requirements.txt, when present', async () => {
-    const locked = await pythonProvider.plan(await stage({ 'pyproject.toml': '[project]\nname="a"\n', 'uv.lock': '', 'requirements.txt': '', 'main.py': '' }), PY, {});
+    const locked = await pythonProvider.plan(
+      await stage({ 'pyproject.toml': '[project]\nname="a"\n', 'uv.lock': '', 'requirements.txt': '', 'main.py': '' }),
+      PY,
+      {},
+    );
     expect(locked.dependencyFiles).toEqual(['pyproject.toml', 'uv.lock']);
     expect(locked.installCommand).toContain('uv export --frozen --no-dev --no-emit-project');
-    const req = await pythonProvider.plan(await stage({ 'pyproject.toml': '[project]\nname="a"\n', 'requirements.txt': '', 'main.py': '' }), PY, {});
+    const req = await pythonProvider.plan(
+      await stage({ 'pyproject.toml': '[project]\nname="a"\n', 'requirements.txt': '', 'main.py': '' }),
+      PY,
+      {},
+    );
     expect(req.dependencyFiles).toEqual(['pyproject.toml', 'requirements.txt']);
     expect(req.installCommand).toContain('-r /project/app/requirements.txt');
   });
@@ -132,12 +150,14 @@ describe('python provider', () => {
     expect(await issuesOf(() => pythonProvider.plan(p, PY, {}))).toEqual([
       {
         path: 'pyproject.toml:project.requires-python',
-        message: '">=3.14" excludes Python 3.13 of base image python-3.13 (fails >=3.14); relax requires-python or choose another base with --base',
+        message:
+          '">=3.14" excludes Python 3.13 of base image python-3.13 (fails >=3.14); relax requires-python or choose another base with --base',
       },
       { path: 'pyproject.toml:project.dependencies', message: 'must be a list of requirement strings' },
       {
         path: 'entrypoint',
-        message: 'no entrypoint: add one of main.py, app.py, server.py, __main__.py, or set entrypoint in svcbuild.yaml (e.g. ["python", "-m", "myservice"])',
+        message:
+          'no entrypoint: add one of main.py, app.py, server.py, __main__.py, or set entrypoint in svcbuild.yaml (e.g. ["python", "-m", "myservice"])',
       },
     ]);
   });
@@ -171,7 +191,10 @@ describe('node provider', () => {
   it('rejects engines.node the base cannot meet and bad dependency maps', async () => {
     const p = await stage({ 'package.json': JSON.stringify({ engines: { node: '>=24' }, dependencies: ['express'] }), 'index.js': '' });
     expect(await issuesOf(() => nodeProvider.plan(p, NODE, {}))).toEqual([
-      { path: 'package.json:engines.node', message: '">=24" excludes Node.js 22 of base image node-22; relax engines.node or choose another base with --base' },
+      {
+        path: 'package.json:engines.node',
+        message: '">=24" excludes Node.js 22 of base image node-22; relax engines.node or choose another base with --base',
+      },
       { path: 'package.json:dependencies', message: 'must map package names to version ranges' },
     ]);
   });
@@ -185,7 +208,9 @@ describe('binary provider', () => {
 
   it('asks for an entrypoint when there are several executables', async () => {
     const p = await stage({ a: { text: 'x', mode: 0o755 }, b: { text: 'x', mode: 0o755 } });
-    expect(await issuesOf(() => binaryProvider.plan(p, BIN, {}))).toEqual([{ path: 'entrypoint', message: 'several executables (a, b): set entrypoint in svcbuild.yaml' }]);
+    expect(await issuesOf(() => binaryProvider.plan(p, BIN, {}))).toEqual([
+      { path: 'entrypoint', message: 'several executables (a, b): set entrypoint in svcbuild.yaml' },
+    ]);
     expect((await binaryProvider.plan(p, BIN, { entrypoint: ['b', '--serve'] })).entrypoint).toEqual(['/project/app/b', '--serve']);
   });
 });

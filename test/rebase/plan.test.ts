@@ -1,13 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { parsePreinstalled, planRebase, rebaseBlockers, type ImageParts } from '../../src/rebase/plan.js';
 
-const L = (n: string) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: `sha256:${n.repeat(64).slice(0, 64)}`, size: 10 });
+const L = (n: string) => ({
+  mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  digest: `sha256:${n.repeat(64).slice(0, 64)}`,
+  size: 10,
+});
 const D = (n: string) => `sha256:${n.repeat(64).slice(0, 64)}`;
 
 function image(layers: string[], env: string[], history: number): ImageParts {
   return {
     manifest: { schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: L('c'), layers: layers.map(L) },
-    config: { rootfs: { type: 'layers', diff_ids: layers.map(D) }, config: { Env: env, User: 'user' }, history: Array.from({ length: history }, (_, i) => ({ created_by: `step ${i}` })) },
+    config: {
+      rootfs: { type: 'layers', diff_ids: layers.map(D) },
+      config: { Env: env, User: 'user' },
+      history: Array.from({ length: history }, (_, i) => ({ created_by: `step ${i}` })),
+    },
   };
 }
 
@@ -42,7 +50,10 @@ describe('rebaseBlockers', () => {
   });
   it('says why a rebuild is needed', () => {
     expect(
-      rebaseBlockers({ languageVersion: '3.13', preinstalled: c }, { languageVersion: '3.14', preinstalled: 'click==8.4.0\nrequests==2.0\n' }),
+      rebaseBlockers(
+        { languageVersion: '3.13', preinstalled: c },
+        { languageVersion: '3.14', preinstalled: 'click==8.4.0\nrequests==2.0\n' },
+      ),
     ).toEqual([
       'the language version changes from 3.13 to 3.14',
       'preinstalled click changes from 8.3.1 to 8.4.0',

@@ -26,12 +26,18 @@ describe('parseImageRef', () => {
     expect(parseImageRef(`127.0.0.1:5000/svcbuild/x@${D('a')}`)).toEqual({ host: '127.0.0.1:5000', repo: 'svcbuild/x', digest: D('a') });
     expect(parseImageRef('localhost/a/b-c:v1.2')).toEqual({ host: 'localhost', repo: 'a/b-c', tag: 'v1.2' });
     expect(parseImageRef(`reg.example.com/a:t@${D('b')}`)).toEqual({ host: 'reg.example.com', repo: 'a', tag: 't', digest: D('b') });
-    expect(parseImageRef('svcbuild/app:build-1', '127.0.0.1:5000')).toEqual({ host: '127.0.0.1:5000', repo: 'svcbuild/app', tag: 'build-1' });
+    expect(parseImageRef('svcbuild/app:build-1', '127.0.0.1:5000')).toEqual({
+      host: '127.0.0.1:5000',
+      repo: 'svcbuild/app',
+      tag: 'build-1',
+    });
   });
 
   it('rejects malformed references, naming them', () => {
     // GIVEN bad references WHEN parsed THEN an InputError names the reference and the reason
-    expect(() => parseImageRef('127.0.0.1:5000/Upper:t')).toThrow('invalid image reference "127.0.0.1:5000/Upper:t": repository component "Upper"');
+    expect(() => parseImageRef('127.0.0.1:5000/Upper:t')).toThrow(
+      'invalid image reference "127.0.0.1:5000/Upper:t": repository component "Upper"',
+    );
     expect(() => parseImageRef('127.0.0.1:5000/a@sha256:abc')).toThrow('digest "sha256:abc" is not sha256:<64 lower-case hex>');
     expect(() => parseImageRef('127.0.0.1:5000/a')).toThrow('invalid image reference "127.0.0.1:5000/a": neither a tag nor a digest');
     expect(() => parseImageRef('a/b:t')).toThrow('no registry host');
@@ -50,10 +56,12 @@ describe('RegistryClient construction', () => {
 
   it('parses bearer challenges', () => {
     // GIVEN a WWW-Authenticate header WHEN parsed THEN scheme and params are exact
-    expect(parseChallenge('Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push"')).toEqual({
-      scheme: 'bearer',
-      params: { realm: 'https://auth.example/token', service: 'registry.example', scope: 'repository:a/b:pull,push' },
-    });
+    expect(parseChallenge('Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull,push"')).toEqual(
+      {
+        scheme: 'bearer',
+        params: { realm: 'https://auth.example/token', service: 'registry.example', scope: 'repository:a/b:pull,push' },
+      },
+    );
   });
 });
 
@@ -96,7 +104,9 @@ describe('RegistryClient against docker-registry', () => {
     await writeFile(file, 'TO BE CORRUPTED');
     // WHEN fetched THEN the stream ends in an UpstreamError naming both digests
     const got = `sha256:${createHash('sha256').update('TO BE CORRUPTED').digest('hex')}`;
-    await expect(drain(await client.fetchBlob('t/corrupt', digest))).rejects.toThrow(`blob ${reg.host}/t/corrupt@${digest} has content with digest ${got}`);
+    await expect(drain(await client.fetchBlob('t/corrupt', digest))).rejects.toThrow(
+      `blob ${reg.host}/t/corrupt@${digest} has content with digest ${got}`,
+    );
   });
 
   it('puts and gets manifests, resolves an index to linux/amd64, lists tags', async () => {
@@ -140,7 +150,9 @@ describe('RegistryClient against docker-registry', () => {
   it('maps registry failures to NotFoundError and UpstreamError with status and body', async () => {
     // GIVEN nothing under these names WHEN fetched THEN NotFoundError
     await expect(client.getManifest('t/none', 'latest')).rejects.toBeInstanceOf(NotFoundError);
-    await expect(client.getManifest('t/none', 'latest')).rejects.toThrow(`manifest ${reg.host}/t/none:latest not found (MANIFEST_UNKNOWN manifest unknown`);
+    await expect(client.getManifest('t/none', 'latest')).rejects.toThrow(
+      `manifest ${reg.host}/t/none:latest not found (MANIFEST_UNKNOWN manifest unknown`,
+    );
     await expect(client.fetchBlob('t/none', D('1'))).rejects.toBeInstanceOf(NotFoundError);
     await expect(client.listTags('t/none')).rejects.toBeInstanceOf(NotFoundError);
     // GIVEN a manifest naming a blob the registry lacks WHEN put THEN UpstreamError 400 with the registry's code
@@ -155,7 +167,9 @@ describe('RegistryClient against docker-registry', () => {
     const err = await client.putManifest('t/bad', 'x', bad, MEDIA_TYPES.ociManifest).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UpstreamError);
     expect((err as UpstreamError).upstreamStatus).toBe(400);
-    expect((err as UpstreamError).message).toMatch(new RegExp(`^registry ${reg.host}: PUT manifest t/bad:x failed: HTTP 400: MANIFEST_BLOB_UNKNOWN`));
+    expect((err as UpstreamError).message).toMatch(
+      new RegExp(`^registry ${reg.host}: PUT manifest t/bad:x failed: HTTP 400: MANIFEST_BLOB_UNKNOWN`),
+    );
   });
 
   it('pushes OCI 1.1 artifacts and lists them as referrers through the tag fallback', async () => {
@@ -179,7 +193,14 @@ describe('RegistryClient against docker-registry', () => {
       mediaType: MEDIA_TYPES.ociManifest,
       artifactType: 'application/vnd.test.a',
       config: { mediaType: MEDIA_TYPES.ociEmpty, digest: EMPTY_JSON_DIGEST, size: 2, data: 'e30=' },
-      layers: [{ mediaType: 'text/plain', digest: sha256Digest(Buffer.from('report')), size: 6, annotations: { 'org.opencontainers.image.title': 'r.txt' } }],
+      layers: [
+        {
+          mediaType: 'text/plain',
+          digest: sha256Digest(Buffer.from('report')),
+          size: 6,
+          annotations: { 'org.opencontainers.image.title': 'r.txt' },
+        },
+      ],
       subject,
       annotations: { 'test.kind': 'a' },
     });
@@ -221,9 +242,13 @@ describe('RegistryClient with basic auth', () => {
     const e1 = await anon.getManifest('auth/app', 'v1').catch((e: unknown) => e);
     expect(e1).toBeInstanceOf(UpstreamError);
     expect((e1 as UpstreamError).upstreamStatus).toBe(401);
-    expect((e1 as UpstreamError).message).toBe(`registry ${reg.host}: GET manifest auth/app:v1 failed: HTTP 401 (no credentials configured): UNAUTHORIZED authentication required [{"Type":"repository","Class":"","Name":"auth/app","Action":"pull"}]`);
+    expect((e1 as UpstreamError).message).toBe(
+      `registry ${reg.host}: GET manifest auth/app:v1 failed: HTTP 401 (no credentials configured): UNAUTHORIZED authentication required [{"Type":"repository","Class":"","Name":"auth/app","Action":"pull"}]`,
+    );
     // WHEN wrong credentials are sent THEN UpstreamError 401 saying they were rejected
     const wrong = new RegistryClient({ host: reg.host, plainHttp: true, username: 'alice', password: 'nope' });
-    await expect(wrong.listTags('auth/app')).rejects.toThrow(`registry ${reg.host}: GET tags of auth/app failed: HTTP 401 (credentials rejected)`);
+    await expect(wrong.listTags('auth/app')).rejects.toThrow(
+      `registry ${reg.host}: GET tags of auth/app failed: HTTP 401 (credentials rejected)`,
+    );
   });
 });

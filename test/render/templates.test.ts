@@ -35,7 +35,11 @@ describe('renderWorkflowTemplates', () => {
   });
 
   it('GIVEN buildah as the builder WHEN rendered THEN it validates and the build step runs buildah through svcbuild', () => {
-    const templates = renderWorkflowTemplates({ ...SETTINGS, builder: { ...SETTINGS.builder!, engine: 'buildah' }, registrySecret: 'regcred' });
+    const templates = renderWorkflowTemplates({
+      ...SETTINGS,
+      builder: { ...SETTINGS.builder!, engine: 'buildah' },
+      registrySecret: 'regcred',
+    });
     for (const t of templates) expect(argoSchemaErrors(t), t.metadata.name).toEqual([]);
     const step = byName(templates[1]!, 'build');
     expect(step.container.image).toBe('registry.example/svcbuild/svcbuild:0.1.0');
@@ -44,7 +48,12 @@ describe('renderWorkflowTemplates', () => {
   });
 
   it('GIVEN the schema helper WHEN an object is malformed THEN it reports the path (the check is real)', () => {
-    const bad = { apiVersion: 'argoproj.io/v1alpha1', kind: 'WorkflowTemplate', metadata: { name: 'x' }, spec: { templates: [{ name: 'a', container: { image: 5 } }] } };
+    const bad = {
+      apiVersion: 'argoproj.io/v1alpha1',
+      kind: 'WorkflowTemplate',
+      metadata: { name: 'x' },
+      spec: { templates: [{ name: 'a', container: { image: 5 } }] },
+    };
     expect(argoSchemaErrors(bad)).toEqual(['/spec/templates/0/container/image must be string {"type":"string"}']);
   });
 
@@ -59,13 +68,17 @@ describe('renderWorkflowTemplates', () => {
       ['final-status', undefined],
       ['delete-unpromoted-image', '{{workflow.status}} != Succeeded'],
     ]);
-    expect(byName(t, 'delete-unpromoted-image').container.args).toContain('--ref={{workflow.parameters.image-repo}}:build-{{workflow.parameters.build-id}}');
+    expect(byName(t, 'delete-unpromoted-image').container.args).toContain(
+      '--ref={{workflow.parameters.image-repo}}:build-{{workflow.parameters.build-id}}',
+    );
   });
 
   it('WHEN rendered THEN Argo expressions survive verbatim and digests pass between steps as parameters', () => {
     const t = build();
     const pipeline = byName(t, 'pipeline');
-    expect(pipeline.steps[2][1].arguments.parameters).toEqual([{ name: 'image-digest', value: '{{steps.build.outputs.parameters.image-digest}}' }]);
+    expect(pipeline.steps[2][1].arguments.parameters).toEqual([
+      { name: 'image-digest', value: '{{steps.build.outputs.parameters.image-digest}}' },
+    ]);
     expect(byName(t, 'overlay').container.args).toEqual([
       'overlay',
       '--base={{workflow.parameters.base-ref}}',
@@ -73,7 +86,9 @@ describe('renderWorkflowTemplates', () => {
       '--push={{workflow.parameters.image-repo}}:overlay-{{workflow.parameters.build-id}}',
       '--outputs=/tmp/outputs',
     ]);
-    expect(t.spec.synchronization).toEqual({ semaphores: [{ configMapKeyRef: { name: 'svcbuild-concurrency', key: '{{workflow.parameters.tenant}}' } }] });
+    expect(t.spec.synchronization).toEqual({
+      semaphores: [{ configMapKeyRef: { name: 'svcbuild-concurrency', key: '{{workflow.parameters.tenant}}' } }],
+    });
     // No volume is shared between steps: only per-pod emptyDirs.
     const volumes = [...((t.spec.volumes as Tmpl[]) ?? []), ...t.spec.templates.flatMap((x) => (x.volumes as Tmpl[]) ?? [])];
     expect(volumes.every((v) => 'emptyDir' in v || 'secret' in v)).toBe(true);
@@ -88,9 +103,17 @@ describe('renderWorkflowTemplates', () => {
     expect(md.annotations['workflows.argoproj.io/title']).toBe('build {{workflow.parameters.tenant}}/{{workflow.parameters.service}}');
     expect(md.annotations['workflows.argoproj.io/description']).toContain('{{workflow.parameters.build-id}}');
     expect(md.labels).toEqual({ 'svcbuild.io/kind': 'service-build' });
-    expect(Object.keys(md.labelsFrom)).toEqual(['svcbuild.io/tenant', 'svcbuild.io/service', 'svcbuild.io/build-id', 'svcbuild.io/language']);
+    expect(Object.keys(md.labelsFrom)).toEqual([
+      'svcbuild.io/tenant',
+      'svcbuild.io/service',
+      'svcbuild.io/build-id',
+      'svcbuild.io/language',
+    ]);
     expect(byName(t, 'pipeline').outputs.parameters.map((p: Tmpl) => p.name)).toEqual(['image-digest', 'overlay-digest', 'scan-summary']);
-    const globals = t.spec.templates.flatMap((x: Tmpl) => x.outputs?.parameters ?? []).map((p: Tmpl) => p.globalName).filter(Boolean);
+    const globals = t.spec.templates
+      .flatMap((x: Tmpl) => x.outputs?.parameters ?? [])
+      .map((p: Tmpl) => p.globalName)
+      .filter(Boolean);
     expect(globals).toEqual(['image-digest', 'scan-summary', 'overlay-digest', 'chart-ref', 'release-revision']);
   });
 
@@ -131,9 +154,9 @@ describe('renderWorkflowTemplates', () => {
   });
 
   it('GIVEN invalid settings WHEN rendered THEN one InputError lists every field', () => {
-    expect(() => renderWorkflowTemplates({ stepImage: '', builder: { kanikoImage: 'k', buildahImage: 'b' }, serviceAccounts: { deploy: 'Bad Name' } })).toThrow(
-      InputError,
-    );
+    expect(() =>
+      renderWorkflowTemplates({ stepImage: '', builder: { kanikoImage: 'k', buildahImage: 'b' }, serviceAccounts: { deploy: 'Bad Name' } }),
+    ).toThrow(InputError);
     try {
       renderWorkflowTemplates({ stepImage: '', builder: { kanikoImage: 'k', buildahImage: 'b' }, serviceAccounts: { deploy: 'Bad Name' } });
     } catch (e) {
@@ -158,6 +181,9 @@ describe('renderWorkflowTemplates', () => {
     expect(byName(files[1]!.object, 'build').container.args).toContain('--insecure');
     const yaml = renderWorkflowTemplatesYaml(s);
     expect(yaml).toBe(renderWorkflowTemplatesYaml(s));
-    expect(parseAllDocuments(yaml).map((d) => (d.toJS() as WorkflowTemplateObject).metadata.name)).toEqual(['svcbuild-base-image', 'svcbuild-build']);
+    expect(parseAllDocuments(yaml).map((d) => (d.toJS() as WorkflowTemplateObject).metadata.name)).toEqual([
+      'svcbuild-base-image',
+      'svcbuild-build',
+    ]);
   });
 });

@@ -63,7 +63,10 @@ describe('renderWorkflow', () => {
   it('GIVEN the same submission twice (keys in another order) WHEN rendered THEN the name is the same; a change gives another', () => {
     const again = { ...SUBMISSION, chartValues: { route: '/orders', port: 8080 } };
     expect(renderWorkflow(again).metadata.name).toBe(renderWorkflow(SUBMISSION).metadata.name);
-    const other = { ...SUBMISSION, source: { kind: 'archive' as const, ref: `127.0.0.1:5000/svcbuild/acme-orders@sha256:${'d'.repeat(64)}` } };
+    const other = {
+      ...SUBMISSION,
+      source: { kind: 'archive' as const, ref: `127.0.0.1:5000/svcbuild/acme-orders@sha256:${'d'.repeat(64)}` },
+    };
     expect(renderWorkflow(other).metadata.name).not.toBe(renderWorkflow(SUBMISSION).metadata.name);
     expect(renderWorkflow({ ...SUBMISSION, tenant: 'beta' }).metadata.name).toMatch(/^beta-orders-/);
   });
@@ -79,7 +82,12 @@ describe('renderWorkflow', () => {
   it('GIVEN mustaches and newlines in user values WHEN rendered to YAML THEN they come back as parameter values, not structure', () => {
     const evil: BuildSubmission = {
       ...SUBMISSION,
-      source: { kind: 'git', url: 'https://git.example/x}}{{evil}}.git', ref: 'a\nb: c', subdir: '{{workflow.parameters.tenant}}\n---\nkind: Secret' },
+      source: {
+        kind: 'git',
+        url: 'https://git.example/x}}{{evil}}.git',
+        ref: 'a\nb: c',
+        subdir: '{{workflow.parameters.tenant}}\n---\nkind: Secret',
+      },
       chartValues: { env: { X: 'x}}{{evil', Y: 'a\nb: c' } },
     };
     const yaml = renderWorkflowYaml(evil);

@@ -33,7 +33,11 @@ interface Answer {
   headers: Headers;
 }
 
-async function api(method: string, path: string, opts: { token?: string; json?: unknown; form?: FormData; headers?: Record<string, string> } = {}): Promise<Answer> {
+async function api(
+  method: string,
+  path: string,
+  opts: { token?: string; json?: unknown; form?: FormData; headers?: Record<string, string> } = {},
+): Promise<Answer> {
   const headers: Record<string, string> = { ...(opts.headers ?? {}) };
   if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
   let body: string | FormData | undefined;
@@ -115,7 +119,10 @@ describe('the API: archive in, service out', () => {
 
   it('builds an uploaded archive in one call and shows every step', { timeout: 900_000 }, async () => {
     // GIVEN the Python example as a tar.gz WHEN it is submitted
-    const sub = await api('POST', '/v1/builds', { token: acme, form: form(await tarGz(join(ROOT, 'examples/python-hello')), { name: 'hello', route: '/hello' }) });
+    const sub = await api('POST', '/v1/builds', {
+      token: acme,
+      form: form(await tarGz(join(ROOT, 'examples/python-hello')), { name: 'hello', route: '/hello' }),
+    });
     // THEN it is accepted with an id and links
     expect(sub.status).toBe(202);
     expect(sub.headers.get('location')).toBe(`/v1/builds/${sub.body.id}`);
@@ -129,7 +136,12 @@ describe('the API: archive in, service out', () => {
     expect(done.image).toMatch(new RegExp(`^${registry}/svcbuild/acme-hello@sha256:[a-f0-9]{64}$`));
     expect(done.overlay.bytes).toBeGreaterThan(1000);
     expect(done.chart.ref).toBe(`oci://${registry}/svcbuild/charts/acme-hello`);
-    expect(done.steps.map((s: any) => s.name).filter((n: string) => !n.startsWith('base:'))).toEqual(['source', 'build', 'overlay', 'publish']);
+    expect(done.steps.map((s: any) => s.name).filter((n: string) => !n.startsWith('base:'))).toEqual([
+      'source',
+      'build',
+      'overlay',
+      'publish',
+    ]);
     for (const s of done.steps) expect(s.status).toBe('succeeded');
     expect(done.source.type).toBe('archive');
     expect(done.source.format).toBe('tar.gz');
@@ -173,7 +185,10 @@ describe('the API: archive in, service out', () => {
     const before = await api('GET', '/v1/services/hello', { token: acme });
     expect(before.body.config).toEqual({ port: 8080, route: '/hello', env: {}, replicas: 1, memory: '256Mi', cpu: '250m' });
     // WHEN replicas, memory and env change
-    const after = await api('PATCH', '/v1/services/hello', { token: acme, json: { replicas: 2, memory: '512Mi', env: { GREETING: 'hi' } } });
+    const after = await api('PATCH', '/v1/services/hello', {
+      token: acme,
+      json: { replicas: 2, memory: '512Mi', env: { GREETING: 'hi' } },
+    });
     // THEN a new revision is published with the same image, and no build was added
     expect(after.status).toBe(200);
     expect(after.body.revision).toBe(before.body.revision + 1);
@@ -210,7 +225,10 @@ describe('the API: archive in, service out', () => {
   });
 
   it('cancels a build and retries it as a new build', { timeout: 300_000 }, async () => {
-    const sub = await api('POST', '/v1/builds', { token: acme, form: form(await tarGz(join(ROOT, 'examples/node-hello')), { name: 'cancelme' }) });
+    const sub = await api('POST', '/v1/builds', {
+      token: acme,
+      form: form(await tarGz(join(ROOT, 'examples/node-hello')), { name: 'cancelme' }),
+    });
     const cancelled = await api('POST', `/v1/builds/${sub.body.id}/cancel`, { token: acme });
     expect(cancelled.status).toBe(200);
     expect(cancelled.body.status).toBe('cancelled');
@@ -224,7 +242,10 @@ describe('the API: archive in, service out', () => {
 
   it('reports a failing build with its step and the tool’s message', { timeout: 300_000 }, async () => {
     const dir = await mkdtemp(join(work, 'bad-'));
-    await writeFile(join(dir, 'pyproject.toml'), '[project]\nname = "bad"\nversion = "1"\ndependencies = ["svcbuild-surely-no-such-package-zz"]\n');
+    await writeFile(
+      join(dir, 'pyproject.toml'),
+      '[project]\nname = "bad"\nversion = "1"\ndependencies = ["svcbuild-surely-no-such-package-zz"]\n',
+    );
     await writeFile(join(dir, 'main.py'), '');
     const sub = await api('POST', '/v1/builds', { token: acme, form: form(await tarGz(dir)) });
     const done = await waitFor(acme, sub.body.id, (x) => ['succeeded', 'failed'].includes(x.status));
@@ -294,11 +315,18 @@ describe('git sources', () => {
     await g(['commit', '-qm', 'svc'], wt);
     await g(['clone', '-q', '--bare', wt, repo], repos);
     const port = await freePort();
-    const daemon = spawn('git', ['daemon', '--reuseaddr', `--base-path=${repos}`, '--export-all', `--port=${port}`, '--listen=127.0.0.1', repos], { stdio: 'ignore' });
+    const daemon = spawn(
+      'git',
+      ['daemon', '--reuseaddr', `--base-path=${repos}`, '--export-all', `--port=${port}`, '--listen=127.0.0.1', repos],
+      { stdio: 'ignore' },
+    );
     try {
       await new Promise((r) => setTimeout(r, 500));
       // WHEN it is submitted as a git source
-      const sub = await api('POST', '/v1/builds', { token: acme, json: { git: { url: `git://127.0.0.1:${port}/shop.git`, ref: 'release', subdirectory: 'svc' }, spec: { name: 'shop' } } });
+      const sub = await api('POST', '/v1/builds', {
+        token: acme,
+        json: { git: { url: `git://127.0.0.1:${port}/shop.git`, ref: 'release', subdirectory: 'svc' }, spec: { name: 'shop' } },
+      });
       expect(sub.status).toBe(202);
       // THEN it builds
       const done = await waitFor(acme, sub.body.id, (x) => ['succeeded', 'failed'].includes(x.status));
@@ -335,8 +363,11 @@ describe('restart mid-build', () => {
       await cp(join(ROOT, 'examples/python-hello'), dir, { recursive: true });
       await appendFile(join(dir, 'pyproject.toml'), `# ${Date.now()}\n`);
       const f = form(await tarGz(dir), { name: 'restart' });
-      const sub: any = await (await fetch(`${url}/v1/builds`, { method: 'POST', body: f, headers: { Authorization: `Bearer ${acme}` } })).json();
-      const get = async (): Promise<any> => (await fetch(`${url}/v1/builds/${sub.id}`, { headers: { Authorization: `Bearer ${acme}` } })).json();
+      const sub: any = await (
+        await fetch(`${url}/v1/builds`, { method: 'POST', body: f, headers: { Authorization: `Bearer ${acme}` } })
+      ).json();
+      const get = async (): Promise<any> =>
+        (await fetch(`${url}/v1/builds/${sub.id}`, { headers: { Authorization: `Bearer ${acme}` } })).json();
       // Kill while the dependency install runs: the build is then surely unfinished.
       const logOf = async () => (await fetch(`${url}/v1/builds/${sub.id}/logs`, { headers: { Authorization: `Bearer ${acme}` } })).text();
       while (!(await logOf()).includes(': RUN uv pip install')) {

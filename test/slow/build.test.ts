@@ -48,7 +48,11 @@ describe('svcbuild build: real images that run', () => {
     expect(out.image).toMatch(DIGEST_REF('local-python-hello'));
     expect(out.base).toMatch(DIGEST_REF('base/python-3.13'));
     expect(out.kind).toBe('python');
-    expect(out.steps.filter((s: { name: string }) => !s.name.startsWith('base:')).map((s: { name: string; status: string }) => [s.name, s.status])).toEqual(
+    expect(
+      out.steps
+        .filter((s: { name: string }) => !s.name.startsWith('base:'))
+        .map((s: { name: string; status: string }) => [s.name, s.status]),
+    ).toEqual(
       expect.arrayContaining([
         ['source', 'succeeded'],
         ['build', 'succeeded'],
@@ -123,7 +127,15 @@ describe('svcbuild build: real images that run', () => {
 });
 
 describe('svcbuild build: bad input fails clearly and pushes nothing', () => {
-  const cases: Array<{ what: string; files: Record<string, string>; args?: string[]; env?: Record<string, string>; code: number; expect: string[]; repo: string }> = [
+  const cases: Array<{
+    what: string;
+    files: Record<string, string>;
+    args?: string[];
+    env?: Record<string, string>;
+    code: number;
+    expect: string[];
+    repo: string;
+  }> = [
     {
       what: 'no pyproject.toml for kind python',
       files: { 'main.py': 'print(1)\n' },
@@ -147,7 +159,11 @@ describe('svcbuild build: bad input fails clearly and pushes nothing', () => {
         'main.py': '',
       },
       code: 7,
-      expect: ['installing the dependencies failed', 'No solution found', 'svcbuild-surely-no-such-package-zz was not found in the package'],
+      expect: [
+        'installing the dependencies failed',
+        'No solution found',
+        'svcbuild-surely-no-such-package-zz was not found in the package',
+      ],
       repo: 'local-baddep',
     },
     {

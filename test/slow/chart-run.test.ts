@@ -23,7 +23,10 @@ let build: any;
 beforeAll(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'svcbuild-chart-run-'));
   work = await mkdtemp(join(tmpdir(), 'svcbuild-pod-'));
-  const res = await svcbuild(['build', join(ROOT, 'examples/node-hello'), '--json'], { SVCBUILD_REGISTRY: registry, SVCBUILD_STATE_DIR: stateDir });
+  const res = await svcbuild(['build', join(ROOT, 'examples/node-hello'), '--json'], {
+    SVCBUILD_REGISTRY: registry,
+    SVCBUILD_STATE_DIR: stateDir,
+  });
   expect(res.code, res.stderr).toBe(0);
   build = JSON.parse(res.stdout);
 }, 900_000);
@@ -53,7 +56,18 @@ async function runPod(docs: any[], dir: string): Promise<{ stop: () => Promise<v
     hostPaths.set(v.name, p);
   }
   const args = (c: any, detach: boolean) => {
-    const a = [...PODMAN, 'run', detach ? '-d' : '--rm', '--network', 'host', '--tls-verify=false', '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024'];
+    const a = [
+      ...PODMAN,
+      'run',
+      detach ? '-d' : '--rm',
+      '--network',
+      'host',
+      '--tls-verify=false',
+      '--ulimit',
+      'nofile=1024:1024',
+      '--ulimit',
+      'nproc=1024:1024',
+    ];
     const sc = { ...spec.securityContext, ...(c.securityContext ?? {}) };
     a.push('--user', `${sc.runAsUser}:${sc.runAsGroup}`);
     if (sc.readOnlyRootFilesystem) a.push('--read-only');
@@ -81,8 +95,21 @@ describe('the published chart runs', () => {
     it(`in ${mode} mode`, { timeout: 300_000 }, async () => {
       // GIVEN the chart of the build, pulled from the registry and rendered in this mode
       const port = await freePort();
-      const rendered = await runOk('helm', ['template', 'svc', build.chart.ref, '--version', build.chart.version, '--plain-http', '--set', `mode=${mode}`, '--set', `port=${port}`]);
-      const docs = parseAllDocuments(rendered.stdout).map((d) => d.toJS()).filter(Boolean);
+      const rendered = await runOk('helm', [
+        'template',
+        'svc',
+        build.chart.ref,
+        '--version',
+        build.chart.version,
+        '--plain-http',
+        '--set',
+        `mode=${mode}`,
+        '--set',
+        `port=${port}`,
+      ]);
+      const docs = parseAllDocuments(rendered.stdout)
+        .map((d) => d.toJS())
+        .filter(Boolean);
       const deploy = docs.find((d: any) => d.kind === 'Deployment');
       const spec = deploy.spec.template.spec;
       if (mode === 'overlay') {

@@ -44,11 +44,31 @@ async function unpack(ref: string, dest: string): Promise<string[]> {
 async function runRootfs(rootfs: string, imageEnv: string[], entrypoint: string[], extraEnv: Record<string, string>) {
   const port = await freePort();
   const name = `svcbuild-rootfs-${port}`;
-  const envArgs = [...imageEnv, ...Object.entries({ PORT: String(port), ...extraEnv }).map(([k, v]) => `${k}=${v}`)].flatMap((e) => ['-e', e]);
+  const envArgs = [...imageEnv, ...Object.entries({ PORT: String(port), ...extraEnv }).map(([k, v]) => `${k}=${v}`)].flatMap((e) => [
+    '-e',
+    e,
+  ]);
   await runOk('podman', [
-    '--runtime', 'runc', 'run', '-d', '--name', name, '--network', 'host',
-    '--ulimit', 'nofile=1024:1024', '--ulimit', 'nproc=1024:1024',
-    '--user', '1000:1000', '--workdir', '/project/app', ...envArgs, '--rootfs', rootfs, ...entrypoint,
+    '--runtime',
+    'runc',
+    'run',
+    '-d',
+    '--name',
+    name,
+    '--network',
+    'host',
+    '--ulimit',
+    'nofile=1024:1024',
+    '--ulimit',
+    'nproc=1024:1024',
+    '--user',
+    '1000:1000',
+    '--workdir',
+    '/project/app',
+    ...envArgs,
+    '--rootfs',
+    rootfs,
+    ...entrypoint,
   ]);
   return {
     port,
@@ -59,7 +79,11 @@ async function runRootfs(rootfs: string, imageEnv: string[], entrypoint: string[
 
 describe('overlay zip on the base image reproduces the installation', () => {
   for (const ex of [
-    { dir: 'python-hello', path: '/svc/py/', check: (b: any) => expect(b.flask_from).toBe('/project/the_venv/lib/python3.13/site-packages/flask/__init__.py') },
+    {
+      dir: 'python-hello',
+      path: '/svc/py/',
+      check: (b: any) => expect(b.flask_from).toBe('/project/the_venv/lib/python3.13/site-packages/flask/__init__.py'),
+    },
     { dir: 'node-hello', path: '/svc/node/', check: (b: any) => expect(b.nanoidFrom).toBe('/project/app/node_modules/nanoid/index.cjs') },
   ]) {
     it(`runs ${ex.dir} from base + overlay and answers 200`, { timeout: 900_000 }, async () => {
@@ -117,16 +141,32 @@ describe('immutability of the base image', () => {
       ].join('\n'),
     );
     const tag = `${registry}/svcbuild/test-immutability:1`;
-    await runOk('buildah', ['bud', '--isolation=chroot', '--tls-verify=false', '-v', '/etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro', '-t', tag, ctx]);
+    await runOk('buildah', [
+      'bud',
+      '--isolation=chroot',
+      '--tls-verify=false',
+      '-v',
+      '/etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro',
+      '-t',
+      tag,
+      ctx,
+    ]);
     await runOk('buildah', ['push', '--tls-verify=false', tag]);
 
     // WHEN its overlay is computed
-    const ov = await svcbuild(['overlay', '--base', base, '--image', tag, '--env-manifest', '/home/user/the_venv=/home/user/the_venv.sha256'], env);
+    const ov = await svcbuild(
+      ['overlay', '--base', base, '--image', tag, '--env-manifest', '/home/user/the_venv=/home/user/the_venv.sha256'],
+      env,
+    );
 
     // THEN it fails, naming the chmod-ed file and the replaced package's files
     expect(ov.code, ov.output).toBe(7);
     expect(ov.stderr).toContain('/home/user/the_venv/bin/activate: metadata: mode 0644 -> 0600');
-    expect(ov.stderr).toContain('/home/user/the_venv/lib/python3.13/site-packages/idna-3.11.dist-info/METADATA: deleted: base file deleted');
-    expect(ov.stderr).toContain('/home/user/the_venv/lib/python3.13/site-packages/idna-3.10.dist-info/METADATA: added: file added outside /project');
+    expect(ov.stderr).toContain(
+      '/home/user/the_venv/lib/python3.13/site-packages/idna-3.11.dist-info/METADATA: deleted: base file deleted',
+    );
+    expect(ov.stderr).toContain(
+      '/home/user/the_venv/lib/python3.13/site-packages/idna-3.10.dist-info/METADATA: added: file added outside /project',
+    );
   });
 });

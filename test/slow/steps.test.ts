@@ -135,7 +135,17 @@ describe('the workflow steps, one process each, chained by digests', () => {
       // --outputs, unlike the template's --push=<ref> --outputs=DIR; see the report)
       // (the template's flags: --push=<repo>:overlay-<id> --outputs=DIR)
       const oOverlay = join(work, 'out-overlay');
-      const overlay = await svcbuild(['overlay', `--base=${baseRef}`, `--image=${IMAGE_REPO}@${imageDigest}`, `--push=${IMAGE_REPO}:overlay-1`, `--outputs=${oOverlay}`, '--json'], env);
+      const overlay = await svcbuild(
+        [
+          'overlay',
+          `--base=${baseRef}`,
+          `--image=${IMAGE_REPO}@${imageDigest}`,
+          `--push=${IMAGE_REPO}:overlay-1`,
+          `--outputs=${oOverlay}`,
+          '--json',
+        ],
+        env,
+      );
       expect(overlay.code, overlay.stderr).toBe(0);
       const overlayDigest: string = JSON.parse(overlay.stdout).artifact;
       expect(overlayDigest).toMatch(DIGEST);

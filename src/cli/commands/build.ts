@@ -1,6 +1,7 @@
 /** `svcbuild build <dir>`: the whole local pipeline in one call. */
 import { parseArgs } from 'node:util';
 import type { CliContext } from '../context.js';
+import { SvcbuildError } from '../../errors.js';
 import { terminalReporter } from '../progress.js';
 import { silentReporter } from '../../domain/progress.js';
 import { createLocalBuilder } from '../../executors/local/index.js';
@@ -50,15 +51,36 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
     config = { ...config, registry: reparsed.registry };
   }
   // Progress goes to stderr so that --json keeps stdout to one object.
-  const reporter = ctx.stderr.isTTY || !values.json ? terminalReporter(ctx.stderr, values.verbose) : values.verbose ? terminalReporter(ctx.stderr, true) : silentReporter;
+  const reporter =
+    ctx.stderr.isTTY || !values.json
+      ? terminalReporter(ctx.stderr, values.verbose)
+      : values.verbose
+        ? terminalReporter(ctx.stderr, true)
+        : silentReporter;
   const builder = createLocalBuilder(config, reporter, ctx.home);
-  const result = await builder.build({
-    projectDir: positionals[0]!,
-    name: values.name,
-    kind: values.kind,
-    base: values.base,
-    tenant: values.tenant,
-  });
+  let result;
+  try {
+    result = await builder.build({
+      projectDir: positionals[0]!,
+      name: values.name,
+      kind: values.kind,
+      base: values.base,
+      tenant: values.tenant,
+    });
+  } catch (err) {
+    // With --json, a build that got as far as an image still prints its result (with its
+    // scan summary when the gate failed) and the error, then exits non-zero.
+    const partial = (err as { result?: unknown }).result;
+    if (values.json && partial && err instanceof SvcbuildError) {
+      ctx.stdout.write(
+        JSON.stringify({ ...partial, error: { step: (err as { step?: string }).step, code: err.code, message: err.message } }, null, 2) +
+          '\n',
+      );
+      ctx.stderr.write(`svcbuild build: error: ${err.message}\n`);
+      return err.exitCode;
+    }
+    throw err;
+  }
   if (values.json) {
     ctx.stdout.write(JSON.stringify(result, null, 2) + '\n');
   } else {

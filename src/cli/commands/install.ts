@@ -46,7 +46,11 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
   const objects = [
     ...(values['no-rbac']
       ? []
-      : await renderRbac({ namespace: values.namespace, tenantNamespaces: values['tenant-namespace'] ?? [], chartDir: defaultChartDir(ctx.home) })),
+      : await renderRbac({
+          namespace: values.namespace,
+          tenantNamespaces: values['tenant-namespace'] ?? [],
+          chartDir: defaultChartDir(ctx.home),
+        })),
     ...renderWorkflowTemplates(settings, readTemplateSources(join(ctx.home, 'workflow-templates'))),
   ];
   for (const what of await applyObjects(kc, objects, values.namespace)) ctx.stdout.write(`applied ${what}\n`);

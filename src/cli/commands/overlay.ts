@@ -73,7 +73,8 @@ export async function main(rawArgs: string[], ctx: CliContext): Promise<number> 
     const eq = spec.indexOf('=');
     const root = spec.slice(0, eq);
     const path = spec.slice(eq + 1);
-    if (eq < 0 || !root.startsWith('/') || !path.startsWith('/')) issues.push({ path: '--env-manifest', message: `"${spec}" is not ROOT=PATH with absolute paths` });
+    if (eq < 0 || !root.startsWith('/') || !path.startsWith('/'))
+      issues.push({ path: '--env-manifest', message: `"${spec}" is not ROOT=PATH with absolute paths` });
     else envManifests.push({ root, path });
   }
   if (issues.length) throw new InputError(`svcbuild overlay: bad arguments\n${USAGE}`, issues);
@@ -106,7 +107,12 @@ export async function main(rawArgs: string[], ctx: CliContext): Promise<number> 
       image: `${client.host}/${res.image.repo}@${res.image.digest}`,
       digest: res.digest,
       bytes: res.bytes,
-      entries: res.entries.map((e) => ({ path: e.path, type: e.type, mode: `0${e.mode.toString(8)}`, ...(e.linkname !== undefined ? { linkname: e.linkname } : {}) })),
+      entries: res.entries.map((e) => ({
+        path: e.path,
+        type: e.type,
+        mode: `0${e.mode.toString(8)}`,
+        ...(e.linkname !== undefined ? { linkname: e.linkname } : {}),
+      })),
       ...(values.out ? { out: values.out } : {}),
       ...(artifact ? { artifact } : {}),
     };

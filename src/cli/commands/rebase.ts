@@ -32,8 +32,15 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
     creds: config.registry.username ? `${config.registry.username}:${config.registry.password}` : undefined,
     isolation: config.build.isolation,
   });
-  const result = await rebaseService(config, { buildah, steps: localSteps(config, ctx.home), reporter }, { service: positionals[0]!, base: values.base, tenant: values.tenant });
+  const result = await rebaseService(
+    config,
+    { buildah, steps: localSteps(config, ctx.home), reporter },
+    { service: positionals[0]!, base: values.base, tenant: values.tenant },
+  );
   if (values.json) ctx.stdout.write(JSON.stringify(result, null, 2) + '\n');
-  else ctx.stdout.write(`\nimage    ${result.image}\nbase     ${result.base}\nchart    ${result.chart ? `${result.chart.ref} --version ${result.chart.version}` : '-'}\n`);
+  else
+    ctx.stdout.write(
+      `\nimage    ${result.image}\nbase     ${result.base}\nchart    ${result.chart ? `${result.chart.ref} --version ${result.chart.version}` : '-'}\n`,
+    );
   return 0;
 }

@@ -11,7 +11,14 @@ svcbuild token create --tenant T. OpenAPI document: GET /openapi.json.
 `;
 
 export async function main(args: string[], ctx: CliContext): Promise<number> {
-  const { values } = parseArgs({ args, options: { port: { type: 'string', default: '8080' }, host: { type: 'string', default: '127.0.0.1' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseArgs({
+    args,
+    options: {
+      port: { type: 'string', default: '8080' },
+      host: { type: 'string', default: '127.0.0.1' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
   if (values.help) {
     ctx.stdout.write(HELP);
     return 0;
@@ -23,7 +30,15 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
   }
   const config = await ctx.config();
   const running = await startServer(config, ctx.home, { port, host: values.host });
-  process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'info', msg: 'listening', url: `http://${values.host}:${running.port}`, executor: running.executor.name }) + '\n');
+  process.stderr.write(
+    JSON.stringify({
+      time: new Date().toISOString(),
+      level: 'info',
+      msg: 'listening',
+      url: `http://${values.host}:${running.port}`,
+      executor: running.executor.name,
+    }) + '\n',
+  );
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGTERM', stop);

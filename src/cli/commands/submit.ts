@@ -48,7 +48,8 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
   const issues = [];
   if (positionals.length !== 1) issues.push({ path: 'dir', message: 'give exactly one project directory' });
   if (!values.server) issues.push({ path: '--server', message: 'give the API URL (or set SVCBUILD_SERVER)' });
-  if (!values.token) issues.push({ path: '--token', message: 'give a token (or set SVCBUILD_TOKEN); create one with `svcbuild token create --tenant T`' });
+  if (!values.token)
+    issues.push({ path: '--token', message: 'give a token (or set SVCBUILD_TOKEN); create one with `svcbuild token create --tenant T`' });
   if (issues.length) throw new InputError('cannot submit', issues);
   const server = values.server!.replace(/\/+$/, '');
   const headers = { Authorization: `Bearer ${values.token}` };
@@ -65,7 +66,11 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
     const form = new FormData();
     form.set('spec', JSON.stringify(spec));
     form.set('source', new Blob([await readFile(archive)], { type: 'application/gzip' }), 'source.tar.gz');
-    const res = await call(`${server}/v1/builds`, { method: 'POST', body: form, headers: { ...headers, ...(values['idempotency-key'] ? { 'Idempotency-Key': values['idempotency-key'] } : {}) } });
+    const res = await call(`${server}/v1/builds`, {
+      method: 'POST',
+      body: form,
+      headers: { ...headers, ...(values['idempotency-key'] ? { 'Idempotency-Key': values['idempotency-key'] } : {}) },
+    });
     build = await res.json();
   } finally {
     await rm(work, { recursive: true, force: true });
@@ -98,7 +103,10 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
   const final: any = await (await call(`${server}/v1/builds/${build.id}`, { headers })).json();
   if (values.json) ctx.stdout.write(JSON.stringify(final, null, 2) + '\n');
   else {
-    for (const s of final.steps) ctx.stdout.write(`${s.status === 'succeeded' ? '✔' : s.status === 'failed' ? '✘' : '-'} ${s.name}${s.seconds !== null ? ` (${s.seconds}s)` : ''}\n`);
+    for (const s of final.steps)
+      ctx.stdout.write(
+        `${s.status === 'succeeded' ? '✔' : s.status === 'failed' ? '✘' : '-'} ${s.name}${s.seconds !== null ? ` (${s.seconds}s)` : ''}\n`,
+      );
     ctx.stdout.write(`build ${final.id}: ${final.status}\n`);
     if (final.image) ctx.stdout.write(`image    ${final.image}\n`);
     if (final.chart) ctx.stdout.write(`chart    ${final.chart.ref} --version ${final.chart.version}\n`);

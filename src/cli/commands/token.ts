@@ -11,7 +11,11 @@ tokens.json), so keep the printed token: it cannot be shown again.
 `;
 
 export async function main(args: string[], ctx: CliContext): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { tenant: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { tenant: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
   if (values.help || positionals[0] !== 'create' || !values.tenant) {
     (values.help ? ctx.stdout : ctx.stderr).write(HELP);
     return values.help ? 0 : 2;

@@ -112,7 +112,13 @@ export class ArgoExecutor {
   /** The Workflow object. */
   async get(name: string): Promise<ArgoWorkflow> {
     try {
-      return (await this.customObjects.getNamespacedCustomObject({ group: GROUP, version: VERSION, namespace: this.namespace, plural: PLURAL, name })) as ArgoWorkflow;
+      return (await this.customObjects.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        namespace: this.namespace,
+        plural: PLURAL,
+        name,
+      })) as ArgoWorkflow;
     } catch (err) {
       throw kubeError(err, `Workflow ${this.namespace}/${name}`);
     }

@@ -26,7 +26,13 @@ export interface ArgoNode {
 
 /** The part of an Argo Workflow svcbuild reads. */
 export interface ArgoWorkflow {
-  metadata: { name: string; namespace?: string; resourceVersion?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  metadata: {
+    name: string;
+    namespace?: string;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
   spec?: Record<string, unknown>;
   status?: {
     phase?: string;
@@ -93,7 +99,12 @@ export function buildPhaseOf(phase: string | undefined): BuildPhase {
  */
 export function stepNode(wf: ArgoWorkflow, step: PipelineStep): ArgoNode | undefined {
   const nodes = Object.values(wf.status?.nodes ?? {});
-  return nodes.find((n) => n.displayName === step && n.name.startsWith(`${wf.metadata.name}[`) && /^\[\d+\]\.[a-z-]+$/.test(n.name.slice(wf.metadata.name.length)));
+  return nodes.find(
+    (n) =>
+      n.displayName === step &&
+      n.name.startsWith(`${wf.metadata.name}[`) &&
+      /^\[\d+\]\.[a-z-]+$/.test(n.name.slice(wf.metadata.name.length)),
+  );
 }
 
 /** The attempts (Pod nodes) of a step, oldest first. */

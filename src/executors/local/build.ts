@@ -17,6 +17,7 @@ import { renderDockerfile } from '../../providers/dockerfile.js';
 import { selectProvider } from '../../providers/index.js';
 import { stageProject, type Project } from '../../providers/project.js';
 import type { BuildPlan } from '../../providers/provider.js';
+import { ScanGateError, describeSummary, type ScanSummary } from '../../scan/step.js';
 import { BaseImages, caVolumes, type BaseImage } from './base-images.js';
 import { Buildah } from './buildah.js';
 
@@ -57,6 +58,8 @@ export interface BuildResult {
   image: string;
   base: string;
   overlay?: OverlayInfo;
+  /** The scan gate's decision and counts (also set when the gate failed). */
+  scan?: ScanSummary;
   chart?: ChartInfo;
   entrypoint: string[];
   notes: string[];
@@ -65,7 +68,21 @@ export interface BuildResult {
 
 /** Later pipeline steps, injected so the build does not depend on how they are done. */
 export interface PipelineSteps {
-  overlay?(input: { base: BaseImage; image: string; imageRepository: string; imageDigest: string; outFile: string; log: (l: string) => void }): Promise<OverlayInfo>;
+  /** Resolves `{ skipped }` with the reason when no scanner is set up (config scan.enabled: auto). */
+  scan?(input: {
+    base: BaseImage;
+    image: string;
+    log: (l: string) => void;
+    signal?: AbortSignal;
+  }): Promise<ScanSummary | { skipped: string }>;
+  overlay?(input: {
+    base: BaseImage;
+    image: string;
+    imageRepository: string;
+    imageDigest: string;
+    outFile: string;
+    log: (l: string) => void;
+  }): Promise<OverlayInfo>;
   publish?(input: { result: BuildResult; port: number; route: string; env: Record<string, string>; workDir: string }): Promise<ChartInfo>;
 }
 
@@ -94,7 +111,10 @@ async function readProjectConfig(project: Project): Promise<ProjectConfig> {
   }
   const res = ProjectConfigSchema.safeParse(raw ?? {});
   if (!res.success) {
-    throw new InputError(`${file} is invalid`, res.error.issues.map((i) => ({ path: [file, ...i.path].join('.'), message: i.message })));
+    throw new InputError(
+      `${file} is invalid`,
+      res.error.issues.map((i) => ({ path: [file, ...i.path].join('.'), message: i.message })),
+    );
   }
   return res.data;
 }
@@ -141,11 +161,29 @@ export class LocalBuilder {
           const spec = this.baseImages.spec(baseName);
           const issues: Issue[] = [];
           if (spec.kind !== provider.kind) {
-            issues.push({ path: 'base', message: `base image "${baseName}" is for ${spec.kind} projects, not ${provider.kind}; choose one of: ${Object.entries(cfg.baseImages).filter(([, s]) => s.kind === provider.kind).map(([n]) => n).join(', ')}` });
+            issues.push({
+              path: 'base',
+              message: `base image "${baseName}" is for ${spec.kind} projects, not ${provider.kind}; choose one of: ${Object.entries(
+                cfg.baseImages,
+              )
+                .filter(([, s]) => s.kind === provider.kind)
+                .map(([n]) => n)
+                .join(', ')}`,
+            });
           }
-          const plan = await provider.plan(project, { name: baseName, kind: spec.kind, ref: '', languageVersion: spec.languageVersion }, pcfg);
+          const plan = await provider.plan(
+            project,
+            { name: baseName, kind: spec.kind, ref: '', languageVersion: spec.languageVersion },
+            pcfg,
+          );
           const name = req.name ?? pcfg.name ?? suggestName(plan.suggestedName ?? '') ?? '';
-          issues.push(...checkServiceName(name || suggestName(req.projectDir.split('/').filter(Boolean).pop() ?? ''), tenant, req.name ? 'name' : 'name (from the project; set it with --name)'));
+          issues.push(
+            ...checkServiceName(
+              name || suggestName(req.projectDir.split('/').filter(Boolean).pop() ?? ''),
+              tenant,
+              req.name ? 'name' : 'name (from the project; set it with --name)',
+            ),
+          );
           if (issues.length) throw new InputError('the build request is invalid', issues);
           return { project, pcfg, plan, baseName, name: name || suggestName(req.projectDir.split('/').filter(Boolean).pop() ?? '') };
         },
@@ -165,7 +203,14 @@ export class LocalBuilder {
         'build',
         async () => {
           const dockerfile = join(work, 'Dockerfile');
-          await writeFile(dockerfile, renderDockerfile(src.plan, { name: base.name, kind: base.kind, ref: base.ref, languageVersion: base.languageVersion }, { port }));
+          await writeFile(
+            dockerfile,
+            renderDockerfile(
+              src.plan,
+              { name: base.name, kind: base.kind, ref: base.ref, languageVersion: base.languageVersion },
+              { port },
+            ),
+          );
           await this.buildah.bud({
             contextDir: src.project.root,
             dockerfile,
@@ -194,16 +239,56 @@ export class LocalBuilder {
       const outDir = join(cfg.stateDir, 'builds', id);
       await mkdir(outDir, { recursive: true });
 
-      // 3. overlay: from the registry layers above the base.
-      if (this.deps.steps?.overlay) {
-        const overlay = this.deps.steps.overlay;
-        result.overlay = await timedStep(
-          steps,
-          reporter,
-          'overlay',
-          () => overlay({ base, image: result.image, imageRepository: repository, imageDigest, outFile: join(outDir, 'overlay.zip'), log: (l) => reporter.log('overlay', l) }),
-          (o) => `${o.entries ?? '?'} entries, ${o.bytes} bytes, ${o.digest.slice(0, 19)}`,
-        );
+      // 2+3. scan and overlay, in parallel: both read the pushed image from the registry.
+      const scan = this.deps.steps?.scan;
+      const scanning = scan
+        ? timedStep(
+            steps,
+            reporter,
+            'scan',
+            () => scan({ base, image: result.image, log: (l) => reporter.log('scan', l), signal: req.signal }),
+            (s) => ('skipped' in s ? s.skipped : describeSummary(s)),
+          ).then(
+            (s) => {
+              if ('skipped' in s) {
+                const rec = steps.find((x) => x.name === 'scan');
+                if (rec) rec.status = 'skipped';
+              } else result.scan = s;
+            },
+            (e: unknown) => {
+              if (e instanceof ScanGateError) result.scan = e.summary;
+              throw e;
+            },
+          )
+        : Promise.resolve();
+      const overlay = this.deps.steps?.overlay;
+      const overlaying = overlay
+        ? timedStep(
+            steps,
+            reporter,
+            'overlay',
+            () =>
+              overlay({
+                base,
+                image: result.image,
+                imageRepository: repository,
+                imageDigest,
+                outFile: join(outDir, 'overlay.zip'),
+                log: (l) => reporter.log('overlay', l),
+              }),
+            (o) => `${o.entries ?? '?'} entries, ${o.bytes} bytes, ${o.digest.slice(0, 19)}`,
+          ).then((o) => {
+            result.overlay = o;
+          })
+        : Promise.resolve();
+      // Wait for both before failing, so neither runs on after the build has ended.
+      const settled = await Promise.allSettled([scanning, overlaying]);
+      for (const s of settled) {
+        if (s.status === 'rejected') {
+          // The partial result (image, scan summary) travels with the error for --json and the API.
+          if (s.reason && typeof s.reason === 'object') (s.reason as { result?: BuildResult }).result = result;
+          throw s.reason;
+        }
       }
 
       // 4. publish: the chart of this build.

@@ -29,7 +29,10 @@ export function summarizeBuildFailure(output: string): string {
   const what = /svcbuild-(python\.py adopt|node\.js install)|uv pip install|npm install/.test(step)
     ? 'installing the dependencies failed'
     : `the build step failed: ${step.length > 120 ? step.slice(0, 117) + '...' : step}`;
-  return `${what}:\n${said.slice(-40).map((l) => `  ${l}`).join('\n')}`;
+  return `${what}:\n${said
+    .slice(-40)
+    .map((l) => `  ${l}`)
+    .join('\n')}`;
 }
 
 export interface BuildahOptions {

@@ -183,7 +183,10 @@ export class LocalExecutor implements Executor {
           const i = rec.steps.findIndex((x) => x.name === s.name);
           if (i >= 0) rec.steps[i] = s;
           else rec.steps.push(s);
-          await this.log(rec.id, `[${s.name}] ${s.status}${s.seconds !== undefined ? ` (${s.seconds}s)` : ''}${s.message ? `: ${s.message}` : ''}`);
+          await this.log(
+            rec.id,
+            `[${s.name}] ${s.status}${s.seconds !== undefined ? ` (${s.seconds}s)` : ''}${s.message ? `: ${s.message}` : ''}`,
+          );
           await this.save(rec);
         });
       },
@@ -211,6 +214,7 @@ export class LocalExecutor implements Executor {
       rec.base = result.base;
       if (result.overlay) rec.overlay = { digest: result.overlay.digest, bytes: result.overlay.bytes, ref: result.overlay.ref };
       if (result.chart) rec.chart = result.chart;
+      if (result.scan) rec.scan = result.scan;
       rec.status = 'succeeded';
       await this.recordService(rec, result);
     } catch (err) {
@@ -220,6 +224,12 @@ export class LocalExecutor implements Executor {
         if (rec.status === 'cancelled') rec.error = { code: 'cancelled', message: 'the build was cancelled' };
       } else {
         rec.status = 'failed';
+        const partial = (err as { result?: BuildResult }).result;
+        if (partial) {
+          rec.image = partial.image;
+          rec.base = partial.base;
+          if (partial.scan) rec.scan = partial.scan;
+        }
         const failed = rec.steps.find((s) => s.status === 'failed');
         rec.error =
           err instanceof SvcbuildError
@@ -245,25 +255,37 @@ export class LocalExecutor implements Executor {
     try {
       await runOk('git', ['clone', '--quiet', '--depth', '1', '--branch', src.ref, '--', src.url, dest], {
         signal,
-        env: { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', GIT_PROTOCOL_FROM_USER: '0', GIT_ALLOW_PROTOCOL: 'https:http:git' },
+        env: {
+          ...process.env,
+          GIT_TERMINAL_PROMPT: '0',
+          GIT_CONFIG_NOSYSTEM: '1',
+          GIT_PROTOCOL_FROM_USER: '0',
+          GIT_ALLOW_PROTOCOL: 'https:http:git',
+        },
         timeoutMs: 300_000,
       });
     } catch (e) {
-      throw new InputError(`cannot clone ${src.url} at ${src.ref}`, [{ path: 'git.url', message: (e as Error).message.split('\n').slice(1).join(' ').trim() || 'clone failed' }]);
+      throw new InputError(`cannot clone ${src.url} at ${src.ref}`, [
+        { path: 'git.url', message: (e as Error).message.split('\n').slice(1).join(' ').trim() || 'clone failed' },
+      ]);
     }
     const dir = join(dest, src.subdirectory);
-    if (!resolve(dir).startsWith(resolve(dest))) throw new InputError('bad subdirectory', [{ path: 'git.subdirectory', message: 'must stay inside the repository' }]);
+    if (!resolve(dir).startsWith(resolve(dest)))
+      throw new InputError('bad subdirectory', [{ path: 'git.subdirectory', message: 'must stay inside the repository' }]);
     try {
       if (!(await stat(dir)).isDirectory()) throw new Error();
     } catch {
-      throw new InputError(`the repository has no directory ${src.subdirectory}`, [{ path: 'git.subdirectory', message: `no such directory at ${src.ref}` }]);
+      throw new InputError(`the repository has no directory ${src.subdirectory}`, [
+        { path: 'git.subdirectory', message: `no such directory at ${src.ref}` },
+      ]);
     }
     return dir;
   }
 
   private servicePath(tenant: string, name: string): string {
     // Names become file names: anything but a valid service name is simply not found.
-    if (!/^[a-z]([a-z0-9-]*[a-z0-9])?$/.test(name) || !/^[a-z]([a-z0-9-]*[a-z0-9])?$/.test(tenant)) throw new NotFoundError(`no service ${name}`);
+    if (!/^[a-z]([a-z0-9-]*[a-z0-9])?$/.test(name) || !/^[a-z]([a-z0-9-]*[a-z0-9])?$/.test(tenant))
+      throw new NotFoundError(`no service ${name}`);
     return join(this.dir, 'services', tenant, `${name}.json`);
   }
 
@@ -361,7 +383,8 @@ export class LocalExecutor implements Executor {
 
   async cancel(tenant: string, id: string): Promise<BuildRecord> {
     const rec = await this.get(tenant, id);
-    if (TERMINAL.has(rec.status)) throw new ConflictError(`build ${id} has already ${rec.status === 'cancelled' ? 'been cancelled' : rec.status}`);
+    if (TERMINAL.has(rec.status))
+      throw new ConflictError(`build ${id} has already ${rec.status === 'cancelled' ? 'been cancelled' : rec.status}`);
     if (rec.status === 'queued') {
       rec.status = 'cancelled';
       rec.finishedAt = new Date().toISOString();
@@ -404,7 +427,8 @@ export class LocalExecutor implements Executor {
       retryOf: id,
     };
     await mkdir(this.buildDir(nid), { recursive: true });
-    if (old.source.type === 'archive') await cp(join(this.buildDir(id), 'source'), join(this.buildDir(nid), 'source'), { recursive: true, verbatimSymlinks: true });
+    if (old.source.type === 'archive')
+      await cp(join(this.buildDir(id), 'source'), join(this.buildDir(nid), 'source'), { recursive: true, verbatimSymlinks: true });
     await this.save(rec);
     this.queue.push(nid);
     this.kick();

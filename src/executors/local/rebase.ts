@@ -59,7 +59,14 @@ export async function rebaseService(
   if (req.base.includes('/')) {
     const r = parseImageRef(req.base, config.registry.host);
     const img = await client.getImage(r.repo, r.digest ?? r.tag ?? 'latest');
-    newBase = { name: req.base, kind: prev.kind, repository: `${r.host}/${r.repo}`, tag: r.tag ?? '', digest: img.manifest.digest, ref: `${r.host}/${r.repo}@${img.manifest.digest}` };
+    newBase = {
+      name: req.base,
+      kind: prev.kind,
+      repository: `${r.host}/${r.repo}`,
+      tag: r.tag ?? '',
+      digest: img.manifest.digest,
+      ref: `${r.host}/${r.repo}@${img.manifest.digest}`,
+    };
   } else {
     newBase = await new BaseImages(config, deps.buildah).ensure(req.base, deps.reporter, steps);
   }
@@ -88,12 +95,21 @@ export async function rebaseService(
     if (deps.steps.overlay) {
       const overlay = deps.steps.overlay;
       result.overlay = await timedStep(steps, deps.reporter, 'overlay', () =>
-        overlay({ base: newBase, image: rebased.image, imageRepository: repository, imageDigest: rebased.digest, outFile: join(outDir, 'overlay.zip'), log: (l) => deps.reporter.log('overlay', l) }),
+        overlay({
+          base: newBase,
+          image: rebased.image,
+          imageRepository: repository,
+          imageDigest: rebased.digest,
+          outFile: join(outDir, 'overlay.zip'),
+          log: (l) => deps.reporter.log('overlay', l),
+        }),
       );
     }
     if (deps.steps.publish) {
       const publish = deps.steps.publish;
-      result.chart = await timedStep(steps, deps.reporter, 'publish', () => publish({ result, port: 8080, route: `/${prev.name}`, env: {}, workDir: join(work, 'chart') }));
+      result.chart = await timedStep(steps, deps.reporter, 'publish', () =>
+        publish({ result, port: 8080, route: `/${prev.name}`, env: {}, workDir: join(work, 'chart') }),
+      );
     }
   } finally {
     await rm(work, { recursive: true, force: true });

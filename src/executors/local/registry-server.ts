@@ -21,7 +21,9 @@ export async function registryUp(host: string): Promise<boolean> {
 /** Starts the registry on `host` (loopback only) unless one already answers there. */
 export async function startLocalRegistry(stateDir: string, host: string): Promise<'started' | 'running'> {
   if (!isLoopbackHost(host)) {
-    throw new InputError(`the local registry only listens on loopback, not ${host}`, [{ path: 'registry.host', message: 'use 127.0.0.1:<port>' }]);
+    throw new InputError(`the local registry only listens on loopback, not ${host}`, [
+      { path: 'registry.host', message: 'use 127.0.0.1:<port>' },
+    ]);
   }
   if (await registryUp(host)) return 'running';
   const dir = join(stateDir, 'registry');
@@ -44,7 +46,9 @@ export async function startLocalRegistry(stateDir: string, host: string): Promis
   const log = openSync(join(dir, 'registry.log'), 'a');
   const child = spawn('docker-registry', ['serve', join(dir, 'config.yml')], { detached: true, stdio: ['ignore', log, log] });
   await new Promise<void>((resolve, reject) => {
-    child.once('error', (e) => reject(new UpstreamError(`cannot start docker-registry (${e.message}); run scripts/setup.sh to install it`)));
+    child.once('error', (e) =>
+      reject(new UpstreamError(`cannot start docker-registry (${e.message}); run scripts/setup.sh to install it`)),
+    );
     child.once('spawn', () => resolve());
   });
   child.unref();

@@ -55,7 +55,13 @@ describe.skipIf(!existsSync(KUBE_HELPER))('argo executor on a real kube-apiserve
     expect(first).toContain('WorkflowTemplate/svcbuild-build');
     expect(first).toContain('RoleBinding/svcbuild-api');
     expect(await applyObjects(kc, objects, NS)).toEqual(first);
-    const t = (await custom.getNamespacedCustomObject({ group: 'argoproj.io', version: 'v1alpha1', namespace: NS, plural: 'workflowtemplates', name: 'svcbuild-build' })) as any;
+    const t = (await custom.getNamespacedCustomObject({
+      group: 'argoproj.io',
+      version: 'v1alpha1',
+      namespace: NS,
+      plural: 'workflowtemplates',
+      name: 'svcbuild-build',
+    })) as any;
     expect(t.spec.synchronization.semaphores[0].configMapKeyRef.key).toBe('{{workflow.parameters.tenant}}');
   });
 
@@ -70,7 +76,9 @@ describe.skipIf(!existsSync(KUBE_HELPER))('argo executor on a real kube-apiserve
   it('GIVEN the build account (no rights) WHEN it submits THEN the apiserver denies it; the API account may', async () => {
     const denied = new KubeConfig();
     denied.loadFromFile(await kube.userKubeconfig(`system:serviceaccount:${NS}:svcbuild-build`));
-    const err = await new ArgoExecutor({ kubeConfig: denied, namespace: NS }).submit({ ...SUBMISSION, service: 'other' }).catch((e: unknown) => e);
+    const err = await new ArgoExecutor({ kubeConfig: denied, namespace: NS })
+      .submit({ ...SUBMISSION, service: 'other' })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UpstreamError);
     expect((err as UpstreamError).upstreamStatus).toBe(403);
     const api = new KubeConfig();
@@ -84,7 +92,14 @@ describe.skipIf(!existsSync(KUBE_HELPER))('argo executor on a real kube-apiserve
     const done = (async () => {
       for await (const v of executor.watch(name)) views.push(v);
     })();
-    const node = (id: string, step: string, phase: string, type = 'Retry') => ({ id, name: `${name}[${id.at(-1)}].${step}`, displayName: step, type, phase, templateName: step });
+    const node = (id: string, step: string, phase: string, type = 'Retry') => ({
+      id,
+      name: `${name}[${id.at(-1)}].${step}`,
+      displayName: step,
+      type,
+      phase,
+      templateName: step,
+    });
     const setStatus = (status: object) =>
       custom.patchNamespacedCustomObject(
         { group: 'argoproj.io', version: 'v1alpha1', namespace: NS, plural: 'workflows', name, body: { status } },
@@ -93,7 +108,11 @@ describe.skipIf(!existsSync(KUBE_HELPER))('argo executor on a real kube-apiserve
     await new Promise((r) => setTimeout(r, 300));
     await setStatus({ phase: 'Running', nodes: { n0: node('n0', 'source', 'Running') } });
     await new Promise((r) => setTimeout(r, 300));
-    await setStatus({ phase: 'Failed', message: 'scan gate', nodes: { n0: node('n0', 'source', 'Succeeded'), n1: node('n1', 'build', 'Failed') } });
+    await setStatus({
+      phase: 'Failed',
+      message: 'scan gate',
+      nodes: { n0: node('n0', 'source', 'Succeeded'), n1: node('n1', 'build', 'Failed') },
+    });
     await done;
     expect(views.map((v) => [v.phase, v.steps.map((s) => s.status).join(',')])).toEqual([
       ['pending', 'pending,pending,pending,pending,pending,pending'],

@@ -8,7 +8,15 @@ const wf: ArgoWorkflow = {
     phase: 'Running',
     nodes: {
       a: { id: 'a', name: WF, displayName: WF, type: 'Steps', phase: 'Running', templateName: 'pipeline' },
-      b: { id: 'b', name: `${WF}[1].build`, displayName: 'build', type: 'Retry', phase: 'Running', templateName: 'build', children: ['c', 'd'] },
+      b: {
+        id: 'b',
+        name: `${WF}[1].build`,
+        displayName: 'build',
+        type: 'Retry',
+        phase: 'Running',
+        templateName: 'build',
+        children: ['c', 'd'],
+      },
       c: { id: 'c', name: `${WF}[1].build(0)`, displayName: 'build(0)', type: 'Pod', phase: 'Error', templateName: 'build' },
       d: { id: 'd', name: `${WF}[1].build(1)`, displayName: 'build(1)', type: 'Pod', phase: 'Running', templateName: 'build' },
       e: { id: 'e', name: `${WF}[0].source`, displayName: 'source', type: 'Retry', phase: 'Succeeded', templateName: 'source' },
@@ -35,7 +43,14 @@ describe('viewOf', () => {
 
   it('GIVEN a node WHEN its pod is named THEN it follows Argo v2 naming (<wf>-<template>-<fnv32a(node name)>)', () => {
     // fnv32a("hello") = 1335831723: the FNV-1a reference value.
-    expect(podNameOf({ metadata: { name: 'wf' } }, { id: 'x', name: 'hello', type: 'Pod', templateName: 'build' })).toBe('wf-build-1335831723');
-    expect(podNameOf({ metadata: { name: 'wf', annotations: { 'workflows.argoproj.io/pod-name-format': 'v1' } } }, { id: 'wf-123', name: 'hello', type: 'Pod' })).toBe('wf-123');
+    expect(podNameOf({ metadata: { name: 'wf' } }, { id: 'x', name: 'hello', type: 'Pod', templateName: 'build' })).toBe(
+      'wf-build-1335831723',
+    );
+    expect(
+      podNameOf(
+        { metadata: { name: 'wf', annotations: { 'workflows.argoproj.io/pod-name-format': 'v1' } } },
+        { id: 'wf-123', name: 'hello', type: 'Pod' },
+      ),
+    ).toBe('wf-123');
   });
 });
