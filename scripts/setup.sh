@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(buildah runc podman skopeo umoci apache2-utils uidmap fuse-overlayfs debootstrap docker-registry unzip zip curl ca-certificates golang-go)
+APT_PACKAGES=(buildah runc podman skopeo umoci apache2-utils containerd conntrack iptables containernetworking-plugins openssl git uidmap fuse-overlayfs debootstrap docker-registry unzip zip curl ca-certificates golang-go)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -40,12 +40,16 @@ export async function buildFixtureDb(outDir: string): Promise<string> {
   return join(outDir, 'db', 'db.tar.gz');
 }
 
-/** Builds the fixture DB and pushes it as `<host>/trivy-db:2`; returns that repository. */
-export async function serveFixtureDb(host: string, workDir: string): Promise<string> {
+/**
+ * Builds the fixture DB and pushes it as `<host>/<repo>:2`; returns that repository. The
+ * default repo is not the one builds look for (`trivy-db`), so a shared test registry does
+ * not turn the scan on for every other test's builds.
+ */
+export async function serveFixtureDb(host: string, workDir: string, repo = 'test-fixtures/trivy-db'): Promise<string> {
   const tgz = await buildFixtureDb(workDir);
   const client = new RegistryClient({ host, plainHttp: true });
-  await pushTrivyDb(client, 'trivy-db', await readFile(tgz));
-  return `${host}/trivy-db:2`;
+  await pushTrivyDb(client, repo, await readFile(tgz));
+  return `${host}/${repo}:2`;
 }
 
 /** The trivy built by scripts/install-trivy.sh, when it is there. */

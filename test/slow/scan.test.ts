@@ -20,7 +20,7 @@ import { main as scanCommand } from '../../src/scan/cli.js';
 import { readFile } from 'node:fs/promises';
 import { loadConfig } from '../../src/config/load.js';
 import { ROOT, svcbuild } from '../helpers/cli.js';
-import { HAVE_TRIVY, TRIVY, serveFixtureDb } from '../scan/fixture-db.js';
+import { HAVE_TRIVY, TRIVY, fixtureAdvisories, serveFixtureDb } from '../scan/fixture-db.js';
 
 const registry = inject('registryHost');
 let work: string;
@@ -206,18 +206,19 @@ describe.skipIf(!HAVE_TRIVY)(`scan step with trivy (${HAVE_TRIVY ? TRIVY : 'not 
     expect(summary.counts.new).toEqual({ CRITICAL: 0, HIGH: 1, MEDIUM: 0, LOW: 0, UNKNOWN: 0 });
   });
 
-  it('svcbuild scan-base refreshes the base image report (DB mirror and cache from the defaults)', { timeout: 600_000 }, async () => {
+  it('svcbuild scan-base refreshes the base image report', { timeout: 600_000 }, async () => {
     // GIVEN the python base with the report the first scan attached
     const out: string[] = [];
     const err: string[] = [];
     const sink = (buf: string[]) =>
       ({ write: (c: string | Uint8Array) => (buf.push(String(c)), true) }) as unknown as NodeJS.WritableStream;
+    await writeFile(join(work, 'scan-base.yaml'), `scan:\n  dbRepository: ${dbRepository}\n`);
     const config = await loadConfig({
       cwd: ROOT,
-      env: { SVCBUILD_REGISTRY: registry, SVCBUILD_STATE_DIR: join(work, 'state') },
+      env: { SVCBUILD_REGISTRY: registry, SVCBUILD_STATE_DIR: join(work, 'state'), SVCBUILD_CONFIG: join(work, 'scan-base.yaml') },
       home: ROOT,
     });
-    // WHEN scan-base runs for it (default settings: trivy from install-trivy.sh, <registry>/trivy-db:2)
+    // WHEN scan-base runs for it (trivy from install-trivy.sh, the fixture DB mirror)
     const code = await scanBase(['python-3.13', '--json'], {
       config: async () => config,
       stdout: sink(out),
@@ -292,4 +293,36 @@ describe.skipIf(!HAVE_TRIVY)(`scan step with trivy (${HAVE_TRIVY ? TRIVY : 'not 
       expect(await scanCommand(['--image', built.image, '--base', built.base, '--threshold', 'CRITICAL'], ctx)).toBe(0);
     },
   );
+});
+
+describe.skipIf(!HAVE_TRIVY)('svcbuild build with the scan step', () => {
+  it('reports the gate in --json: fails at HIGH on the new finding, passes with an ignore entry', { timeout: 900_000 }, async () => {
+    // GIVEN a configuration that scans with the fixture DB
+    const cfg = join(work, 'scan-on.yaml');
+    await writeFile(cfg, `scan:\n  enabled: true\n  dbRepository: ${dbRepository}\n  cacheDir: ${join(work, 'trivy-cache-build')}\n`);
+    const scanEnv = { ...env, SVCBUILD_CONFIG: cfg };
+    // WHEN the Python example is built
+    const res = await svcbuild(['build', join(ROOT, 'examples/python-hello'), '--json'], scanEnv);
+    // THEN the build fails at the scan gate (exit 7), and --json still carries the summary
+    expect(res.code, res.stderr).toBe(7);
+    const out = JSON.parse(res.stdout);
+    expect(out.error.step).toBe('scan');
+    expect(out.scan.gate).toBe('fail');
+    expect(out.scan.counts.new.HIGH).toBe(1);
+    expect(out.scan.counts.inherited.HIGH).toBe(2);
+    expect(out.steps.find((s: { name: string }) => s.name === 'scan').status).toBe('failed');
+    // WHEN the werkzeug advisory is ignored, with a reason and an expiry in the future
+    const advisory = (await fixtureAdvisories()).find((a) => a.package.toLowerCase() === 'werkzeug')!;
+    await writeFile(
+      cfg,
+      `scan:\n  enabled: true\n  dbRepository: ${dbRepository}\n  cacheDir: ${join(work, 'trivy-cache-build')}\n  ignore:\n    - id: ${advisory.id}\n      reason: fixed upstream, upgrade scheduled\n      expires: "2999-01-01"\n`,
+    );
+    const ok = await svcbuild(['build', join(ROOT, 'examples/python-hello'), '--json'], scanEnv);
+    // THEN the gate passes and the build publishes
+    expect(ok.code, ok.stderr).toBe(0);
+    const passed = JSON.parse(ok.stdout);
+    expect(passed.scan.gate).toBe('pass');
+    expect(passed.scan.ignored.map((f: { id: string }) => f.id)).toEqual([advisory.id]);
+    expect(passed.chart.ref).toMatch(/charts\/local-python-hello$/);
+  });
 });
