@@ -14,6 +14,8 @@
 #   kube-scheduler, kubelet, kube-proxy, ...), or pause (level 2: the pod sandbox program of
 #   bed/pause, a static binary that node.sh puts into a scratch image). Default: etcd
 #   kube-apiserver argo-crds.
+#   workflow-controller, argoexec (level 3): Argo's controller and executor, `go install`ed from
+#   github.com/argoproj/argo-workflows/v4 at ARGO_VERSION (static, CGO_ENABLED=0).
 # Environment:
 #   SVCBUILD_BED_CACHE    cache directory (default $HOME/.cache/svcbuild-bed)
 #   SVCBUILD_BED_GOCACHE  Go build cache (default $CACHE/go-build: removing $CACHE resets all)
@@ -118,6 +120,36 @@ build_pause() {
   printf '%s' "$st" >"$STAMPS/pause"
 }
 
+# Argo's commands, built inside the (read-only) module directory in GOMODCACHE: `go install
+# MODULE/cmd/NAME@VERSION` would first ask the proxy for the module's version list, which it
+# refuses (403). Neither command embeds the UI, so no writable copy is needed (unlike the CLI).
+argo_module_dir() {
+  local info
+  info="$(cd / && GOFLAGS=-mod=mod go mod download -json "github.com/argoproj/argo-workflows/v4@$ARGO_VERSION")" ||
+    die "go mod download github.com/argoproj/argo-workflows/v4@$ARGO_VERSION failed: $info"
+  printf '%s\n' "$info" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p'
+}
+
+build_argo_cmd() {
+  local cmd="$1" out="$BIN/$1" module=github.com/argoproj/argo-workflows/v4
+  local ldflags="$LDFLAGS_BASE -X $module.version=$ARGO_VERSION -X $module.gitTag=$ARGO_VERSION"
+  ldflags+=" -X $module.gitTreeState=clean -X $module.buildDate=1970-01-01T00:00:00Z"
+  local st
+  st="$(stamp_text "argo=$ARGO_VERSION" "cmd=$cmd" "ldflags=$ldflags")"
+  if up_to_date "$out" "$cmd" "$st"; then log "$cmd $ARGO_VERSION: cached ($out)"; return; fi
+  log "$cmd $ARGO_VERSION: building (minutes when cold)"
+  local mod_dir
+  mod_dir="$(argo_module_dir)"
+  [ -d "$mod_dir/cmd/$cmd" ] || die "no cmd/$cmd in $mod_dir"
+  do_build_argo_cmd() {
+    (cd "$mod_dir" && GOFLAGS=-mod=readonly CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" \
+      -o "$out.tmp" "./cmd/$cmd")
+    mv "$out.tmp" "$out"
+  }
+  timed "$cmd $ARGO_VERSION" do_build_argo_cmd
+  printf '%s' "$st" >"$STAMPS/$cmd"
+}
+
 copy_argo_crds() {
   local out="$CACHE/argo-crds"
   local st
@@ -160,6 +192,7 @@ for c in "${components[@]}"; do
     etcd) with_lock etcd build_etcd ;;
     argo-crds) with_lock argo-crds copy_argo_crds ;;
     pause) with_lock pause build_pause ;;
+    workflow-controller | argoexec) with_lock "$c" build_argo_cmd "$c" ;;
     kube-* | kubelet | kubectl | kubeadm) with_lock "$c" build_kube "$c" ;;
     *) die "unknown component: $c" ;;
   esac
