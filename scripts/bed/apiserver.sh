@@ -296,6 +296,10 @@ EOF
 cmd_down() {
   if [ ! -e "$RUN" ]; then return; fi
   [ -f "$RUN/$MARKER" ] || die "$RUN is not a bed run dir; refusing to remove it"
+  # Level 3: the workflow-controller started by argo.sh goes first (it runs on the host).
+  if [ -d "$RUN/argo" ]; then
+    SVCBUILD_BED_RUN="$RUN" SVCBUILD_BED_CACHE="$CACHE" "$HERE/argo.sh" stop || log "argo.sh stop failed"
+  fi
   # Level 2: a node started by node.sh goes first (containers, mounts under the run dir, ...).
   if [ -d "$RUN/node" ]; then
     SVCBUILD_BED_RUN="$RUN" SVCBUILD_BED_CACHE="$CACHE" "$HERE/node.sh" stop ||

@@ -8,7 +8,7 @@
  * the calling beforeAll a generous timeout (the repo's hookTimeout is 10 minutes).
  */
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -207,6 +207,69 @@ export async function startCluster(options: StartNodeOptions = {}): Promise<Test
       } finally {
         await kube.stop();
       }
+    },
+  };
+}
+
+/** Argo's workflow-controller of a bed (level 3, scripts/bed/argo.sh). */
+export interface TestArgo {
+  /** The controller's namespace (its workflow-controller-configmap lives there). */
+  namespace: string;
+  /** The argoexec image built here (`<registry>/svcbuild/bed/argoexec:<16 hex>`). */
+  executorImage: string;
+  /** The controller's log file on the host. */
+  logFile: string;
+  /** Stops the controller (the cluster keeps running). Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StartArgoOptions {
+  /** Registry the argoexec image is pushed to: the one the node pulls from (startNode's). */
+  registry?: string;
+  /** The controller's namespace (default argo). */
+  namespace?: string;
+  /** Watch only this namespace (--namespaced); default: all namespaces. */
+  managedNamespace?: string;
+}
+
+/** Components the controller needs, built by build.sh (cached). */
+export const ARGO_COMPONENTS = ['workflow-controller', 'argoexec'];
+
+/**
+ * Runs Argo's workflow-controller (v4.0.7, built from its Go module) on the host against a
+ * cluster with a node (startCluster), with an argoexec image built here and pushed to
+ * options.registry. Resolves once the controller answers its health check. Only one runs per
+ * host (its health port is fixed). cluster.stop() stops it too.
+ */
+export async function startArgo(cluster: TestKube, options: StartArgoOptions = {}): Promise<TestArgo> {
+  await buildBed(ARGO_COMPONENTS);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    SVCBUILD_BED_RUN: cluster.runDir,
+    SVCBUILD_BED_SKIP_BUILD: '1',
+  };
+  if (options.registry) env.SVCBUILD_BED_REGISTRY = options.registry;
+  if (options.namespace) env.SVCBUILD_BED_ARGO_NAMESPACE = options.namespace;
+  else delete env.SVCBUILD_BED_ARGO_NAMESPACE;
+  if (options.managedNamespace) env.SVCBUILD_BED_ARGO_MANAGED_NAMESPACE = options.managedNamespace;
+  else delete env.SVCBUILD_BED_ARGO_MANAGED_NAMESPACE;
+  const script = join(BED_SCRIPTS, 'argo.sh');
+  await run(script, ['start'], env, 5 * 60_000);
+  const envOut = await readFile(join(cluster.runDir, 'argo/env'), 'utf8');
+  const get = (k: string): string => {
+    const v = new RegExp(`^export ${k}=(\\S+)$`, 'm').exec(envOut)?.[1];
+    if (!v) throw new Error(`argo.sh start wrote no ${k}:\n${envOut}`);
+    return v;
+  };
+  let stopped = false;
+  return {
+    namespace: get('SVCBUILD_BED_ARGO_NAMESPACE'),
+    executorImage: get('SVCBUILD_BED_ARGO_EXECUTOR_IMAGE'),
+    logFile: join(cluster.runDir, 'argo/controller.log'),
+    async stop(): Promise<void> {
+      if (stopped) return;
+      stopped = true;
+      await run(script, ['stop'], env, 60_000);
     },
   };
 }
