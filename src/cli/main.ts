@@ -22,6 +22,7 @@ const COMMANDS: Record<string, CommandEntry> = {
     summary: 'Start the local OCI registry on loopback; delete or tag (promote) images',
     load: () => import('./commands/registry.js'),
   },
+  run: { summary: 'Start a built service on this machine (image, or base image + overlay)', load: () => import('./commands/run.js') },
   rebase: { summary: 'Move a service onto a new base image without rebuilding it', load: () => import('./commands/rebase.js') },
   serve: { summary: 'Start the HTTP API', load: () => import('./commands/serve.js') },
   submit: { summary: 'Submit a project to a svcbuild server (--watch to follow it)', load: () => import('./commands/submit.js') },
