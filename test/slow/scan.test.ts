@@ -311,6 +311,9 @@ describe.skipIf(!HAVE_TRIVY)('svcbuild build with the scan step', () => {
     expect(out.scan.counts.new.HIGH).toBe(1);
     expect(out.scan.counts.inherited.HIGH).toBe(2);
     expect(out.steps.find((s: { name: string }) => s.name === 'scan').status).toBe('failed');
+    // AND the failed build's unpromoted image tag was cleaned up
+    const repo = parseImageRef(out.image).repo;
+    expect(await client.listTags(repo)).not.toContain(`build-${out.id}`);
     // WHEN the werkzeug advisory is ignored, with a reason and an expiry in the future
     const advisory = (await fixtureAdvisories()).find((a) => a.package.toLowerCase() === 'werkzeug')!;
     await writeFile(
@@ -324,5 +327,8 @@ describe.skipIf(!HAVE_TRIVY)('svcbuild build with the scan step', () => {
     expect(passed.scan.gate).toBe('pass');
     expect(passed.scan.ignored.map((f: { id: string }) => f.id)).toEqual([advisory.id]);
     expect(passed.chart.ref).toMatch(/charts\/local-python-hello$/);
+    // AND the passing build is promoted: `latest` names it
+    const m = await client.getManifest(parseImageRef(passed.image).repo, 'latest');
+    expect(`@${m.digest}`).toBe(passed.image.slice(passed.image.indexOf('@')));
   });
 });

@@ -19,6 +19,14 @@ import { stageProject, type Project } from '../../providers/project.js';
 import type { BuildPlan } from '../../providers/provider.js';
 import { ScanGateError, describeSummary, type ScanSummary } from '../../scan/step.js';
 import { BaseImages, caVolumes, type BaseImage } from './base-images.js';
+import { RegistryClient } from '../../registry/client.js';
+import { parseImageRef } from '../../registry/ref.js';
+import { deleteReference, promote } from '../../steps/registry.js';
+
+function registryClient(cfg: Config): RegistryClient {
+  const { host, plainHttp, username, password } = cfg.registry;
+  return new RegistryClient({ host, plainHttp, username, password });
+}
 import { Buildah } from './buildah.js';
 
 export interface BuildRequest {
@@ -238,69 +246,78 @@ export class LocalBuilder {
       };
       const outDir = join(cfg.stateDir, 'builds', id);
       await mkdir(outDir, { recursive: true });
-
-      // 2+3. scan and overlay, in parallel: both read the pushed image from the registry.
-      const scan = this.deps.steps?.scan;
-      const scanning = scan
-        ? timedStep(
-            steps,
-            reporter,
-            'scan',
-            () => scan({ base, image: result.image, log: (l) => reporter.log('scan', l), signal: req.signal }),
-            (s) => ('skipped' in s ? s.skipped : describeSummary(s)),
-          ).then(
-            (s) => {
-              if ('skipped' in s) {
-                const rec = steps.find((x) => x.name === 'scan');
-                if (rec) rec.status = 'skipped';
-              } else result.scan = s;
-            },
-            (e: unknown) => {
-              if (e instanceof ScanGateError) result.scan = e.summary;
-              throw e;
-            },
-          )
-        : Promise.resolve();
-      const overlay = this.deps.steps?.overlay;
-      const overlaying = overlay
-        ? timedStep(
-            steps,
-            reporter,
-            'overlay',
-            () =>
-              overlay({
-                base,
-                image: result.image,
-                imageRepository: repository,
-                imageDigest,
-                outFile: join(outDir, 'overlay.zip'),
-                log: (l) => reporter.log('overlay', l),
-              }),
-            (o) => `${o.entries ?? '?'} entries, ${o.bytes} bytes, ${o.digest.slice(0, 19)}`,
-          ).then((o) => {
-            result.overlay = o;
-          })
-        : Promise.resolve();
-      // Wait for both before failing, so neither runs on after the build has ended.
-      const settled = await Promise.allSettled([scanning, overlaying]);
-      for (const s of settled) {
-        if (s.status === 'rejected') {
-          // The partial result (image, scan summary) travels with the error for --json and the API.
-          if (s.reason && typeof s.reason === 'object') (s.reason as { result?: BuildResult }).result = result;
-          throw s.reason;
+      const client = registryClient(cfg);
+      const built = { ...parseImageRef(`${repository}:build-${id}`), digest: imageDigest };
+      try {
+        // 2+3. scan and overlay, in parallel: both read the pushed image from the registry.
+        const scan = this.deps.steps?.scan;
+        const scanning = scan
+          ? timedStep(
+              steps,
+              reporter,
+              'scan',
+              () => scan({ base, image: result.image, log: (l) => reporter.log('scan', l), signal: req.signal }),
+              (s) => ('skipped' in s ? s.skipped : describeSummary(s)),
+            ).then(
+              (s) => {
+                if ('skipped' in s) {
+                  const rec = steps.find((x) => x.name === 'scan');
+                  if (rec) rec.status = 'skipped';
+                } else result.scan = s;
+              },
+              (e: unknown) => {
+                if (e instanceof ScanGateError) result.scan = e.summary;
+                throw e;
+              },
+            )
+          : Promise.resolve();
+        const overlay = this.deps.steps?.overlay;
+        const overlaying = overlay
+          ? timedStep(
+              steps,
+              reporter,
+              'overlay',
+              () =>
+                overlay({
+                  base,
+                  image: result.image,
+                  imageRepository: repository,
+                  imageDigest,
+                  outFile: join(outDir, 'overlay.zip'),
+                  log: (l) => reporter.log('overlay', l),
+                }),
+              (o) => `${o.entries ?? '?'} entries, ${o.bytes} bytes, ${o.digest.slice(0, 19)}`,
+            ).then((o) => {
+              result.overlay = o;
+            })
+          : Promise.resolve();
+        // Wait for both before failing, so neither runs on after the build has ended.
+        const settled = await Promise.allSettled([scanning, overlaying]);
+        for (const s of settled) {
+          if (s.status === 'rejected') {
+            // The partial result (image, scan summary) travels with the error for --json and the API.
+            if (s.reason && typeof s.reason === 'object') (s.reason as { result?: BuildResult }).result = result;
+            throw s.reason;
+          }
         }
-      }
 
-      // 4. publish: the chart of this build.
-      if (this.deps.steps?.publish) {
-        const publish = this.deps.steps.publish;
-        result.chart = await timedStep(
-          steps,
-          reporter,
-          'publish',
-          () => publish({ result, port, route: src.pcfg.route ?? `/${src.name}`, env: src.pcfg.env ?? {}, workDir: join(work, 'chart') }),
-          (c) => `${c.ref}:${c.version}`,
-        );
+        // 4. publish: the chart of this build.
+        if (this.deps.steps?.publish) {
+          const publish = this.deps.steps.publish;
+          result.chart = await timedStep(
+            steps,
+            reporter,
+            'publish',
+            () => publish({ result, port, route: src.pcfg.route ?? `/${src.name}`, env: src.pcfg.env ?? {}, workDir: join(work, 'chart') }),
+            (c) => `${c.ref}:${c.version}`,
+          );
+        }
+        // Promote: the service's `latest` now names this build.
+        await promote(client, built, 'latest');
+      } catch (err) {
+        // Exit handler: an unpromoted image of a failed build does not stay in the registry.
+        await deleteReference(client, { ...built, digest: undefined, tag: `build-${id}` }).catch(() => undefined);
+        throw err;
       }
       await writeFile(join(outDir, 'build.json'), JSON.stringify(result, null, 2));
       return result;
