@@ -1,6 +1,8 @@
 /**
  * Composition root of the API server: config -> executor -> app -> listen. The executor
- * comes from config: local (state on disk) by default.
+ * comes from config (`executor.kind`): local (state on disk) by default, argo (builds as
+ * Workflows in `executor.buildNamespace`, through `executor.kubeconfig` or the default
+ * kubeconfig) when configured.
  */
 import type { Server } from 'node:http';
 import { join } from 'node:path';
@@ -8,7 +10,9 @@ import type { Config } from './config/schema.js';
 import { createApp } from './api/app.js';
 import { TokenStore } from './api/tokens.js';
 import type { ArchiveLimits } from './source/archive.js';
+import { KubeConfig } from '@kubernetes/client-node';
 import type { Executor } from './executors/executor.js';
+import { ArgoBuildExecutor } from './executors/argo/build-executor.js';
 import { LocalExecutor } from './executors/local/executor.js';
 import { LocalBuilder } from './executors/local/build.js';
 import { localSteps, republishService } from './executors/local/index.js';
@@ -21,6 +25,12 @@ export interface Running {
 }
 
 export function createExecutor(config: Config, home: string): Executor {
+  if (config.executor.kind === 'argo') {
+    const kubeConfig = new KubeConfig();
+    if (config.executor.kubeconfig) kubeConfig.loadFromFile(config.executor.kubeconfig);
+    else kubeConfig.loadFromDefault();
+    return new ArgoBuildExecutor({ config, kubeConfig });
+  }
   const steps = localSteps(config, home);
   return new LocalExecutor({
     config,

@@ -120,9 +120,12 @@ build_pause() {
   printf '%s' "$st" >"$STAMPS/pause"
 }
 
-# Argo's commands, built inside the (read-only) module directory in GOMODCACHE: `go install
-# MODULE/cmd/NAME@VERSION` would first ask the proxy for the module's version list, which it
-# refuses (403). Neither command embeds the UI, so no writable copy is needed (unlike the CLI).
+# Argo's commands. `go install MODULE/cmd/NAME@VERSION` would first ask the proxy for the
+# module's version list, which it refuses (403), so they are built in a writable copy of the
+# module ($CACHE/src/argo-workflows-VERSION, like scripts/install-argo-cli.sh): the module as
+# served lacks workflow/executor/osspecific's Linux signal/wait functions (only darwin and
+# windows files; `go build ./cmd/argoexec` fails with "undefined: Setpgid"), and our
+# bed/argoexec/signal_linux.go is added there (`go build -overlay` refuses files in GOMODCACHE).
 argo_module_dir() {
   local info
   info="$(cd / && GOFLAGS=-mod=mod go mod download -json "github.com/argoproj/argo-workflows/v4@$ARGO_VERSION")" ||
@@ -130,19 +133,40 @@ argo_module_dir() {
   printf '%s\n' "$info" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p'
 }
 
+# Prints the writable source copy, made once per version.
+argo_source() {
+  local src="$CACHE/src/argo-workflows-$ARGO_VERSION" mod_dir
+  if [ ! -f "$src/.copied" ]; then
+    mod_dir="$(argo_module_dir)"
+    [ -d "$mod_dir/cmd" ] || die "no cmd/ in $mod_dir"
+    rm -rf "$src"
+    mkdir -p "$src"
+    cp -R "$mod_dir/." "$src/"
+    chmod -R u+w "$src"
+    touch "$src/.copied"
+  fi
+  local pkg="$src/workflow/executor/osspecific"
+  if [ ! -f "$pkg/.svcbuild-signal-linux" ]; then
+    [ ! -e "$pkg/signal_linux.go" ] || die "$pkg/signal_linux.go is in the module now: drop bed/argoexec"
+    touch "$pkg/.svcbuild-signal-linux"
+  fi
+  cp "$ROOT/bed/argoexec/signal_linux.go" "$pkg/signal_linux.go"
+  echo "$src"
+}
+
 build_argo_cmd() {
   local cmd="$1" out="$BIN/$1" module=github.com/argoproj/argo-workflows/v4
   local ldflags="$LDFLAGS_BASE -X $module.version=$ARGO_VERSION -X $module.gitTag=$ARGO_VERSION"
   ldflags+=" -X $module.gitTreeState=clean -X $module.buildDate=1970-01-01T00:00:00Z"
   local st
-  st="$(stamp_text "argo=$ARGO_VERSION" "cmd=$cmd" "ldflags=$ldflags")"
+  st="$(stamp_text "argo=$ARGO_VERSION" "cmd=$cmd" "ldflags=$ldflags" \
+    "overlay=$(hash_files "$ROOT/bed/argoexec/signal_linux.go")")"
   if up_to_date "$out" "$cmd" "$st"; then log "$cmd $ARGO_VERSION: cached ($out)"; return; fi
   log "$cmd $ARGO_VERSION: building (minutes when cold)"
-  local mod_dir
-  mod_dir="$(argo_module_dir)"
-  [ -d "$mod_dir/cmd/$cmd" ] || die "no cmd/$cmd in $mod_dir"
+  local src
+  src="$(argo_source)"
   do_build_argo_cmd() {
-    (cd "$mod_dir" && GOFLAGS=-mod=readonly CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" \
+    (cd "$src" && GOFLAGS=-mod=readonly CGO_ENABLED=0 go build -trimpath -ldflags="$ldflags" \
       -o "$out.tmp" "./cmd/$cmd")
     mv "$out.tmp" "$out"
   }

@@ -75,8 +75,42 @@ export const DEFAULT_BASE_IMAGES: Record<string, z.input<typeof BaseImageSchema>
   },
 };
 
+const DNS_LABEL_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/** Which executor runs builds: local (state on disk) by default, argo when configured. */
+const ExecutorSchema = z
+  .object({
+    kind: z
+      .enum(['local', 'argo'])
+      .default('local')
+      .describe('local: builds on this machine, state on disk; argo: builds as Argo Workflows'),
+    kubeconfig: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('argo: kubeconfig file (its current context); default: in-cluster config, $KUBECONFIG or ~/.kube/config'),
+    buildNamespace: z
+      .string()
+      .regex(DNS_LABEL_RE, 'a namespace name (lower-case DNS label)')
+      .default('svcbuild-builds')
+      .describe('argo: namespace of the svcbuild WorkflowTemplates, where build Workflows run'),
+    tenantNamespace: z
+      .string()
+      .default('tenant-{tenant}')
+      .describe("argo: namespace a tenant's services are deployed into; {tenant} is replaced by the tenant")
+      .superRefine((t, ctx) => {
+        if (!t.includes('{tenant}')) {
+          ctx.addIssue({ code: 'custom', message: 'must contain {tenant}, e.g. tenant-{tenant}' });
+        } else if (!DNS_LABEL_RE.test(t.replaceAll('{tenant}', 'a'))) {
+          ctx.addIssue({ code: 'custom', message: 'must give a namespace name (lower-case DNS label) once {tenant} is replaced' });
+        }
+      }),
+  })
+  .strict();
+
 export const ConfigSchema = z.object({
   registry: RegistrySchema.prefault({}),
+  executor: ExecutorSchema.prefault({}).describe('The executor that runs builds (issue 6)'),
   stateDir: z.string().default('.state').describe('Where the local executor keeps builds, overlays and caches'),
   baseImagesDir: z.string().default('base-images').describe('Directory of the base image definitions'),
   baseImages: z.record(z.string(), BaseImageSchema).prefault(DEFAULT_BASE_IMAGES),

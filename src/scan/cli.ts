@@ -1,7 +1,7 @@
 /**
  * `svcbuild scan`: the scan pipeline step as a command (what a workflow pod runs): Trivy on
  * the image by digest, the gate against the base image's report, both reports attached to
- * the image. Writes `<outputs>/scan` (the summary JSON) also when the gate fails, then exits
+ * the image. Writes `<outputs>/scan-summary` (the summary JSON) also when the gate fails, then exits
  * 7 (BuildError: never retried).
  */
 import { parseArgs } from 'node:util';
@@ -24,7 +24,7 @@ options:
   --image REF          the built image, by digest
   --base REF           its base image, by digest
   --threshold SEV      ${SEVERITIES.join(', ')} (default: scan.threshold, HIGH)
-  --outputs DIR        write DIR/scan: the summary JSON (also when the gate fails)
+  --outputs DIR        write DIR/scan-summary: the summary JSON (also when the gate fails)
   --json               print the summary as JSON
   -h, --help           show this help`;
 
@@ -61,7 +61,7 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
   if (threshold !== undefined) settings.threshold = threshold as Severity;
   const refString = (r: { host: string; repo: string; digest?: string }) => `${r.host}/${r.repo}@${r.digest}`;
   const emit = async (summary: ScanSummary) => {
-    if (outputs) await writeOutput(outputs, 'scan', JSON.stringify(summary));
+    if (outputs) await writeOutput(outputs, 'scan-summary', JSON.stringify(summary));
     if (values.json) ctx.stdout.write(JSON.stringify(summary) + '\n');
     else ctx.stdout.write(`${describeSummary(summary)}\nreport ${summary.report}\nsbom ${summary.sbom}\n`);
   };

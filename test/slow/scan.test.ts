@@ -285,7 +285,7 @@ describe.skipIf(!HAVE_TRIVY)(`scan step with trivy (${HAVE_TRIVY ? TRIVY : 'not 
       expect(err).toBeInstanceOf(ScanGateError);
       expect((err as ScanGateError).exitCode).toBe(7);
       // AND the summary is in the outputs and on stdout
-      const summary = JSON.parse(await readFile(join(outputs, 'scan'), 'utf8')) as ScanSummary;
+      const summary = JSON.parse(await readFile(join(outputs, 'scan-summary'), 'utf8')) as ScanSummary;
       expect(summary.gate).toBe('fail');
       expect(summary.blocking.map(pick)).toEqual([WERKZEUG]);
       expect(JSON.parse(out.join(''))).toEqual(summary);
