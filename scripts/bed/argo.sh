@@ -10,7 +10,8 @@
 #   start   next to a running level-2 bed of the run dir: build (cached) and push the argoexec
 #           image, create the controller's namespace and its workflow-controller-configmap, run
 #           workflow-controller on the host, and wait until it answers its health check.
-#   stop    stop the controller (apiserver.sh down calls it too). Objects in the cluster stay.
+#   stop    stop the controller (TERM, then KILL after 2 s: v4.0.7 ignores TERM; apiserver.sh
+#           down calls it too). Objects in the cluster stay.
 #   status  exit 0 if the controller runs and answers its health check.
 #   image   build and push the argoexec image only; prints its reference.
 #
@@ -190,11 +191,14 @@ cmd_stop() {
   if pid_alive "$ARGO/controller.pid" "$CONTROLLER"; then
     local pid i
     pid="$(cat "$ARGO/controller.pid")"
+    # v4.0.7's logging package catches SIGTERM/SIGINT (to flush its init logs) and nothing
+    # then ends the process, so TERM never stops it (in a pod, kubelet KILLs it after the grace
+    # period): TERM, a short grace, then KILL. The controller keeps no local state.
     kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 1 40); do pid_alive "$ARGO/controller.pid" "$CONTROLLER" || break; sleep 0.25; done
+    for i in $(seq 1 8); do pid_alive "$ARGO/controller.pid" "$CONTROLLER" || break; sleep 0.25; done
     if pid_alive "$ARGO/controller.pid" "$CONTROLLER"; then
-      log "workflow-controller did not stop on TERM; killing"
       kill -KILL "$pid" 2>/dev/null || true
+      for i in $(seq 1 20); do pid_alive "$ARGO/controller.pid" "$CONTROLLER" || break; sleep 0.25; done
     fi
     log "workflow-controller stopped (pid $pid)"
   fi

@@ -9,7 +9,7 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -33,6 +33,7 @@ interface Workflow {
         displayName: string;
         type: string;
         phase: string;
+        message?: string;
         templateName?: string;
         outputs?: { parameters?: { name: string; value?: string }[] };
         inputs?: { parameters?: { name: string; value?: string }[] };
@@ -130,7 +131,8 @@ describe('test bed level 3: Argo workflow-controller runs a Workflow from a Work
 
   it('runs the controller built here with the argoexec image pushed to the test registry', async () => {
     // GIVEN the started controller WHEN its version and executor image are read
-    const version = await exec(join(process.env.HOME ?? '/root', '.cache/svcbuild-bed/bin/workflow-controller'), ['version']);
+    const cache = process.env.SVCBUILD_BED_CACHE ?? join(homedir(), '.cache/svcbuild-bed');
+    const version = await exec(join(cache, 'bin/workflow-controller'), ['version']);
     // THEN it is v4.0.7 and the executor image is the locally built one, by content tag
     expect(version.code).toBe(0);
     expect(version.stdout).toMatch(/^workflow-controller: v4\.0\.7\b/m);
@@ -226,16 +228,91 @@ describe('test bed level 3: Argo workflow-controller runs a Workflow from a Work
       ['main', image],
     ]);
     const logs = await exec('kubectl', ['--kubeconfig', cluster.kubeconfig, '-n', NS, 'logs', hear?.metadata?.name ?? '', '-c', 'main']);
-    expect(logs).toEqual({ code: 0, stdout: 'heard: hello from the bed\n', stderr: '' });
+    expect(logs.code).toBe(0);
+    // The emissary's own log lines (tagged argo=true) frame the command's output.
+    const lines = logs.stdout.trimEnd().split('\n');
+    expect(lines.filter((l) => !/\bargo=true\b/.test(l))).toEqual(['heard: hello from the bed']);
+    expect(lines.find((l) => l.includes('msg="sub-process exited"'))).toMatch(/ error=<nil>( |$)/);
+  });
+
+  it('accepts svcbuild\'s own templates: a svcbuild-build Workflow passes validation and its semaphore, then waits for the step image', { timeout: 240_000 }, async () => {
+    // GIVEN svcbuild's WorkflowTemplates and build accounts installed with `svcbuild install`
+    // into a build namespace, a tenant namespace, and the tenant's concurrency key
+    const { custom, core } = clients(cluster.kubeconfig);
+    for (const name of ['svcbuild', 'acme']) await core.createNamespace({ body: { metadata: { name } } });
+    const install = await svcbuild(
+      ['install', '--namespace', 'svcbuild', '--tenant-namespace', 'acme', '--kubeconfig', cluster.kubeconfig],
+      { SVCBUILD_REGISTRY: registry, SVCBUILD_STATE_DIR: stateDir },
+    );
+    expect(install.code, install.output).toBe(0);
+    expect(install.stdout).toContain('applied WorkflowTemplate/svcbuild-build');
+    await core.createNamespacedConfigMap({
+      namespace: 'svcbuild',
+      body: { metadata: { name: 'svcbuild-concurrency' }, data: { acme: '1' } },
+    });
+    const template = (await custom.getNamespacedCustomObject({
+      ...ARGO,
+      namespace: 'svcbuild',
+      plural: 'workflowtemplates',
+      name: 'svcbuild-build',
+    })) as { spec: { templates: { name: string; container?: { image: string } }[] } };
+    const stepImage = template.spec.templates.find((t) => t.name === 'source')?.container?.image;
+    expect(stepImage).toMatch(/\/svcbuild\/svcbuild:[^/]+$/);
+
+    // WHEN a Workflow referencing svcbuild-build is submitted with the required arguments
+    const args: Record<string, string> = {
+      tenant: 'acme',
+      service: 'hello',
+      'build-id': 'b1',
+      language: 'python',
+      base: 'python-3.13',
+      'base-ref': image,
+      'image-repo': `${registry}/svcbuild/acme-hello`,
+      namespace: 'acme',
+    };
+    const created = (await custom.createNamespacedCustomObject({
+      ...ARGO,
+      namespace: 'svcbuild',
+      plural: 'workflows',
+      body: {
+        apiVersion: 'argoproj.io/v1alpha1',
+        kind: 'Workflow',
+        metadata: { generateName: 'svcbuild-build-' },
+        spec: {
+          workflowTemplateRef: { name: 'svcbuild-build' },
+          arguments: { parameters: Object.entries(args).map(([name, value]) => ({ name, value })) },
+        },
+      },
+    })) as Workflow;
+
+    // THEN the controller accepts it (Running, not failed validation) and schedules the first
+    // step's pod, which waits for the svcbuild step image that the bed does not build yet
+    const pending = await waitFor('the source step pod to fail pulling the step image', 120_000, async () => {
+      const wf = (await custom.getNamespacedCustomObject({
+        ...ARGO,
+        namespace: 'svcbuild',
+        plural: 'workflows',
+        name: created.metadata.name,
+      })) as Workflow;
+      if (DONE.has(wf.status?.phase ?? '')) throw new Error(`Workflow ended: ${JSON.stringify(wf.status)}`);
+      const pod = Object.values(wf.status?.nodes ?? {}).find((n) => n.type === 'Pod');
+      return pod?.message?.startsWith('ErrImagePull') || pod?.message?.startsWith('ImagePullBackOff') ? { wf, pod } : undefined;
+    });
+    expect(pending.wf.status?.phase).toBe('Running');
+    expect(pending.pod.displayName).toBe('source(0)');
+    expect(pending.pod.message).toContain(`failed to pull and unpack image "${stepImage}"`);
+    await custom.deleteNamespacedCustomObject({ ...ARGO, namespace: 'svcbuild', plural: 'workflows', name: created.metadata.name });
   });
 
   it('stops the controller', { timeout: 120_000 }, async () => {
     // GIVEN the running controller WHEN it is stopped
     await argo.stop();
-    // THEN its health port no longer answers and no pid file is left
+    // THEN its process is gone, its health port no longer answers and no pid file is left
     const health = await exec('curl', ['-fsS', '--max-time', '3', 'http://127.0.0.1:6060/healthz']);
     expect(health.code).not.toBe(0);
     expect((await readdir(join(cluster.runDir, 'argo'))).includes('controller.pid')).toBe(false);
+    const procs = (await exec('pgrep', ['-af', join(cluster.runDir, 'admin.kubeconfig')])).stdout;
+    expect(procs.split('\n').filter((l) => l.includes('workflow-controller'))).toEqual([]);
     expect(await readFile(argo.logFile, 'utf8')).toContain('Leader election is turned off');
   });
 });

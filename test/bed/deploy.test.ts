@@ -61,6 +61,25 @@ async function deploy(build: any, extra: string[] = []) {
   return { ...res, revision };
 }
 
+/** The service's answer once it names `version` (kube-proxy applies endpoint changes a moment after the rollout). */
+async function answerOf(version: string, timeoutMs = 60_000): Promise<{ status: number; body: any }> {
+  const url = await serviceUrl();
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const r = await httpGet(url);
+      const body = JSON.parse(r.body);
+      if (body.version === version) return { status: r.status, body };
+      last = `version ${body.version}`;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`the service never answered version ${version}: ${String(last)}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 async function serviceUrl(): Promise<string> {
   const kc = new KubeConfig();
   kc.loadFromFile(cluster.kubeconfig);
@@ -91,9 +110,9 @@ describe('svcbuild deploy on the bed', () => {
     // THEN helm reports revision 1 and the service answers under its route
     expect(d.code, d.output).toBe(0);
     expect(d.revision).toBe('1');
-    const r = await httpGet(await serviceUrl());
+    const r = await answerOf('1');
     expect(r.status).toBe(200);
-    expect(JSON.parse(r.body).version).toBe('1');
+    expect(r.body.version).toBe('1');
   });
 
   it('upgrades to a new build', { timeout: 600_000 }, async () => {
@@ -101,7 +120,7 @@ describe('svcbuild deploy on the bed', () => {
     const d = await deploy(v2);
     expect(d.code, d.output).toBe(0);
     expect(d.revision).toBe('2');
-    expect(JSON.parse((await httpGet(await serviceUrl())).body).version).toBe('2');
+    expect((await answerOf('2')).status).toBe(200);
   });
 
   it('rolls back a build that never becomes ready; the old version keeps serving', { timeout: 600_000 }, async () => {
