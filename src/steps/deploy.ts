@@ -47,12 +47,14 @@ export function deployCommand(p: DeployPlan): string[] {
  */
 export function helmFailureKind(output: string): 'upstream' | 'project' {
   if (
-    /cluster unreachable|connection refused|no such host|i\/o timeout|TLS handshake|Unauthorized|forbidden|failed to (fetch|pull|do request)|EOF$|server could not find|Service Unavailable|503|502/im.test(
-      output,
-    )
+    /Kubernetes cluster unreachable|connection refused|no such host|TLS handshake|\bUnauthorized\b|\bforbidden\b/i.test(output) &&
+    !/rolled back/i.test(output)
   ) {
     return 'upstream';
   }
+  // A release that was rolled back, or resources that never became ready, mean helm reached
+  // the cluster: the new version is at fault. Checked first, since such output also carries
+  // digests and build ids whose digits must not be read as HTTP statuses.
   if (
     /context deadline exceeded|timed out waiting|not ready|CrashLoopBackOff|ImagePullBackOff|ErrImagePull|resource .* failed|release .* failed|rolled back/i.test(
       output,

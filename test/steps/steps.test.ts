@@ -405,3 +405,22 @@ describe('pure step helpers', () => {
     }
   });
 });
+
+describe('helmFailureKind on real helm output', () => {
+  it('blames the project for a rollback even when digits in digests look like HTTP statuses', () => {
+    // GIVEN helm 4's output for a release that never became ready (taken from the bed), whose
+    // build id contains "503"
+    const out = [
+      'Pulled: 127.0.0.1:36235/svcbuild/charts/local-shop:0.1.0-build-20261123065503-07d1a9',
+      'Digest: sha256:a2fdb22998abecb146a757cdf33c1e38d96905d32e024720137428e1eceabbee',
+      'Error: UPGRADE FAILED: release local-shop failed, and has been rolled back due to rollback-on-failure being set: resource Deployment/acme/local-shop not ready. status: InProgress, message: Pending termination: 1',
+      'context deadline exceeded',
+    ].join('\n');
+    expect(helmFailureKind(out)).toBe('project');
+    expect(
+      helmFailureKind(
+        'Error: Kubernetes cluster unreachable: Get "https://127.0.0.1:1/version": dial tcp 127.0.0.1:1: connect: connection refused',
+      ),
+    ).toBe('upstream');
+  });
+});
