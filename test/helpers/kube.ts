@@ -92,6 +92,20 @@ export async function startKube(options: StartKubeOptions = {}): Promise<TestKub
     await run(script, ['down'], env, 60_000).catch(() => undefined);
     throw new Error(`apiserver.sh up gave no kubeconfig/server:\n${up.stdout}\n${up.stderr}\n${envOut}`);
   }
+  // /readyz can answer before the CRDs' storage is ready (429 "storage is (re)initializing"):
+  // wait until Workflows can be listed.
+  for (let i = 0; ; i++) {
+    const ok = await run('kubectl', ['--kubeconfig', kubeconfig, 'get', 'workflows.argoproj.io', '-A'], env, 30_000).then(
+      () => true,
+      () => false,
+    );
+    if (ok) break;
+    if (i >= 60) {
+      await run(script, ['down'], env, 60_000).catch(() => undefined);
+      throw new Error('the apiserver never served Workflows');
+    }
+    await new Promise((res) => setTimeout(res, 1000));
+  }
   let stopped = false;
   return {
     kubeconfig,

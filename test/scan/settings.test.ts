@@ -7,7 +7,7 @@ describe('scan settings', () => {
 
   it('defaults: gate at HIGH, DB mirrored in the build registry, cache under the state dir', () => {
     expect(resolveScanSettings(undefined, ctx)).toEqual({
-      enabled: true,
+      enabled: 'auto',
       threshold: 'HIGH',
       ignore: [],
       trivyPath: '/opt/tools/bin/trivy',
