@@ -47,7 +47,7 @@ let cluster: Awaited<ReturnType<typeof startCluster>> | undefined;
 try {
   // Base images into this registry first (untimed: they are the platform's, built once).
   await svcbuild(['base', 'build', 'node-22']);
-  let t = performance.now();
+  const t = performance.now();
   cluster = await startCluster({ registry: registry.host });
   rows.push(['bed setup (cached components)', (performance.now() - t) / 1000]);
   const kc = new KubeConfig();
