@@ -85,7 +85,7 @@ export function notAnArchiveMessage(detected: DetectedFormat, head: Uint8Array):
 export type PathCheck = { path: string } | { root: true } | { problem: string };
 
 // C0 controls, DEL and C1 controls: they hide names in listings and break logs and shells.
- 
+
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
 
 /**
@@ -308,7 +308,6 @@ export class EntryTree {
  * at 200 characters so a hostile name cannot flood a log.
  */
 export function display(name: string): string {
-   
   const escaped = name.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
   return escaped.length > 200 ? `${escaped.slice(0, 200)}…` : escaped;
 }
