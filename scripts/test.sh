@@ -15,7 +15,8 @@ code=$?
 set -e
 node -e '
   const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-  const failed = r.numFailedTests + (r.numFailedTestSuites || 0);
+  // Failed tests; a file that failed without any test failing (e.g. it did not load) counts once.
+  const failed = r.numFailedTests > 0 ? r.numFailedTests : r.numFailedTestSuites || 0;
   console.log(`${r.numPassedTests} passed, ${failed} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""));
 ' "$report" || echo "0 passed, 1 failed"
 rm -f "$report"

@@ -29,6 +29,8 @@ export async function timedStep<T>(
   name: string,
   fn: () => Promise<T>,
   describe?: (result: T) => string | undefined,
+  /** The final status of a step that ran without error (default succeeded; e.g. skipped). */
+  statusOf?: (result: T) => StepStatus,
 ): Promise<T> {
   const started = performance.now();
   const rec: StepRecord = { name, status: 'running' };
@@ -36,7 +38,7 @@ export async function timedStep<T>(
   reporter.step({ ...rec });
   try {
     const result = await fn();
-    rec.status = 'succeeded';
+    rec.status = statusOf?.(result) ?? 'succeeded';
     rec.seconds = round((performance.now() - started) / 1000);
     rec.message = describe?.(result);
     reporter.step({ ...rec });

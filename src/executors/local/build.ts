@@ -258,12 +258,10 @@ export class LocalBuilder {
               'scan',
               () => scan({ base, image: result.image, log: (l) => reporter.log('scan', l), signal: req.signal }),
               (s) => ('skipped' in s ? s.skipped : describeSummary(s)),
+              (s) => ('skipped' in s ? 'skipped' : 'succeeded'),
             ).then(
               (s) => {
-                if ('skipped' in s) {
-                  const rec = steps.find((x) => x.name === 'scan');
-                  if (rec) rec.status = 'skipped';
-                } else result.scan = s;
+                if (!('skipped' in s)) result.scan = s;
               },
               (e: unknown) => {
                 if (e instanceof ScanGateError) result.scan = e.summary;
