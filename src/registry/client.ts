@@ -679,3 +679,14 @@ async function readErrorBody(res: Response): Promise<{ summary: string; json?: u
     return { summary: text.trim().slice(0, 500), text };
   }
 }
+
+/** The client of a configured registry (host, plain HTTP for loopback, credentials). */
+export function registryClientFor(registry: { host: string; plainHttp: boolean; username?: string; password?: string }): RegistryClient {
+  const { host, plainHttp, username, password } = registry;
+  return new RegistryClient({
+    host,
+    plainHttp,
+    ...(username !== undefined ? { username } : {}),
+    ...(password !== undefined ? { password } : {}),
+  });
+}

@@ -8,7 +8,7 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import { InputError, type Issue } from '../errors.js';
-import { RegistryClient } from '../registry/client.js';
+import { registryClientFor, type RegistryClient } from '../registry/client.js';
 import { parseImageRef, type ImageRef } from '../registry/ref.js';
 
 /** Collects the problems of a step's flags; `check()` throws them as one InputError. */
@@ -105,13 +105,7 @@ export function jsonObjectFlag(issues: FlagIssues, flag: string, value: string |
 
 /** A registry client for the configured registry. */
 export function stepRegistryClient(config: Config): RegistryClient {
-  const { host, plainHttp, username, password } = config.registry;
-  return new RegistryClient({
-    host,
-    plainHttp,
-    ...(username !== undefined ? { username } : {}),
-    ...(password !== undefined ? { password } : {}),
-  });
+  return registryClientFor(config.registry);
 }
 
 /** Writes `path` atomically: a temporary file beside it, then a rename. No trailing newline. */

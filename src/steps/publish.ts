@@ -144,13 +144,6 @@ export async function runPublishStep(opts: RunPublishOptions): Promise<PublishRe
 
 /** svcbuild's fetcher tool image (built only where buildah is, i.e. not in a step pod). */
 async function defaultFetcher(config: Config): Promise<string> {
-  const tools = new BaseImages(
-    config,
-    new Buildah({
-      tlsVerify: !config.registry.plainHttp,
-      creds: config.registry.username ? `${config.registry.username}:${config.registry.password}` : undefined,
-      isolation: config.build.isolation,
-    }),
-  );
+  const tools = new BaseImages(config, Buildah.forConfig(config));
   return (await tools.ensure('fetcher', silentReporter, [])).ref;
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { InputError } from '../../errors.js';
 import { computeOverlay, pushOverlay, type EnvManifestSource } from '../../overlay/index.js';
-import { RegistryClient } from '../../registry/client.js';
+import { registryClientFor } from '../../registry/client.js';
 import { parseImageRef } from '../../registry/ref.js';
 import type { CliContext } from '../context.js';
 
@@ -80,12 +80,7 @@ export async function main(rawArgs: string[], ctx: CliContext): Promise<number> 
   if (issues.length) throw new InputError(`svcbuild overlay: bad arguments\n${USAGE}`, issues);
 
   const { registry } = await ctx.config();
-  const client = new RegistryClient({
-    host: registry.host,
-    plainHttp: registry.plainHttp,
-    ...(registry.username !== undefined ? { username: registry.username } : {}),
-    ...(registry.password !== undefined ? { password: registry.password } : {}),
-  });
+  const client = registryClientFor(registry);
   const base = parseImageRef(values.base as string, registry.host);
   const image = parseImageRef(values.image as string, registry.host);
   const res = await computeOverlay({ client, base, image, envManifests: envManifests.length ? envManifests : KNOWN_ENV_MANIFESTS });

@@ -27,11 +27,7 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
   }
   const config = await ctx.config();
   const reporter = values.json ? silentReporter : terminalReporter(ctx.stderr);
-  const buildah = new Buildah({
-    tlsVerify: !config.registry.plainHttp,
-    creds: config.registry.username ? `${config.registry.username}:${config.registry.password}` : undefined,
-    isolation: config.build.isolation,
-  });
+  const buildah = Buildah.forConfig(config);
   const result = await rebaseService(
     config,
     { buildah, steps: localSteps(config, ctx.home), reporter },

@@ -33,7 +33,7 @@ import type { StepRecord } from '../../domain/progress.js';
 import { ConflictError, InputError, NotFoundError, type Issue } from '../../errors.js';
 import { selectProvider } from '../../providers/index.js';
 import { stageProject } from '../../providers/project.js';
-import { RegistryClient } from '../../registry/client.js';
+import { registryClientFor, type RegistryClient } from '../../registry/client.js';
 import { MEDIA_TYPES } from '../../registry/types.js';
 import { LABELS, type BuildSubmission } from '../../render/workflow.js';
 import type { ScanSummary } from '../../scan/step.js';
@@ -87,8 +87,7 @@ export class ArgoBuildExecutor implements Executor {
     this.tenantNamespace = opts.tenantNamespace ?? opts.config.executor.tenantNamespace;
     this.argo = opts.argo ?? new ArgoExecutor({ kubeConfig: opts.kubeConfig, namespace: this.namespace });
     this.custom = opts.kubeConfig.makeApiClient(CustomObjectsApi);
-    const { host, plainHttp, username, password } = opts.config.registry;
-    this.registry = opts.registry ?? new RegistryClient({ host, plainHttp, username, password });
+    this.registry = opts.registry ?? registryClientFor(opts.config.registry);
   }
 
   async start(): Promise<void> {}

@@ -19,14 +19,10 @@ import { stageProject, type Project } from '../../providers/project.js';
 import type { BuildPlan } from '../../providers/provider.js';
 import { ScanGateError, describeSummary, type ScanSummary } from '../../scan/step.js';
 import { BaseImages, caVolumes, type BaseImage } from './base-images.js';
-import { RegistryClient } from '../../registry/client.js';
+import { registryClientFor } from '../../registry/client.js';
 import { parseImageRef } from '../../registry/ref.js';
 import { deleteReference, promote } from '../../steps/registry.js';
 
-function registryClient(cfg: Config): RegistryClient {
-  const { host, plainHttp, username, password } = cfg.registry;
-  return new RegistryClient({ host, plainHttp, username, password });
-}
 import { Buildah } from './buildah.js';
 
 export interface BuildRequest {
@@ -134,13 +130,7 @@ export class LocalBuilder {
 
   constructor(private readonly deps: LocalBuildDeps) {
     this.config = deps.config;
-    this.buildah =
-      deps.buildah ??
-      new Buildah({
-        tlsVerify: !deps.config.registry.plainHttp,
-        creds: deps.config.registry.username ? `${deps.config.registry.username}:${deps.config.registry.password}` : undefined,
-        isolation: deps.config.build.isolation,
-      });
+    this.buildah = deps.buildah ?? Buildah.forConfig(deps.config);
     this.baseImages = deps.baseImages ?? new BaseImages(deps.config, this.buildah);
   }
 
@@ -246,7 +236,7 @@ export class LocalBuilder {
       };
       const outDir = join(cfg.stateDir, 'builds', id);
       await mkdir(outDir, { recursive: true });
-      const client = registryClient(cfg);
+      const client = registryClientFor(cfg.registry);
       const built = { ...parseImageRef(`${repository}:build-${id}`), digest: imageDigest };
       try {
         // 2+3. scan and overlay, in parallel: both read the pushed image from the registry.

@@ -5,6 +5,7 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Config } from '../../config/schema.js';
 import { run, runOk, tail } from '../../util/exec.js';
 import { BuildError, CancelledError } from '../../errors.js';
 
@@ -58,6 +59,16 @@ export interface BudInput {
 
 export class Buildah {
   constructor(private readonly opts: BuildahOptions) {}
+
+  /** buildah for the configured registry: TLS unless plain HTTP, its credentials, the isolation. */
+  static forConfig(config: Pick<Config, 'registry' | 'build'>): Buildah {
+    const { registry } = config;
+    return new Buildah({
+      tlsVerify: !registry.plainHttp,
+      creds: registry.username ? `${registry.username}:${registry.password}` : undefined,
+      isolation: config.build.isolation,
+    });
+  }
 
   private common(): string[] {
     const a = [`--tls-verify=${this.opts.tlsVerify}`];

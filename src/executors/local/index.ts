@@ -6,7 +6,7 @@ import { publishServiceChart } from '../../chart/publish.js';
 import { chartVersionFor, renderServiceValues } from '../../chart/values.js';
 import { writeFile } from 'node:fs/promises';
 import { computeOverlay, pushOverlay } from '../../overlay/index.js';
-import { RegistryClient } from '../../registry/client.js';
+import { registryClientFor, type RegistryClient } from '../../registry/client.js';
 import { resolveScanSettings } from '../../scan/settings.js';
 import { scanStep } from '../../scan/step.js';
 import { existsSync } from 'node:fs';
@@ -25,8 +25,7 @@ export const ENV_MANIFESTS: Record<string, Array<{ root: string; path: string }>
 };
 
 export function registryClient(config: Config): RegistryClient {
-  const { host, plainHttp, username, password } = config.registry;
-  return new RegistryClient({ host, plainHttp, username, password });
+  return registryClientFor(config.registry);
 }
 
 function splitRef(ref: string): { repository: string; digest: string } {
@@ -35,14 +34,7 @@ function splitRef(ref: string): { repository: string; digest: string } {
 }
 
 export function localSteps(config: Config, home: string): PipelineSteps {
-  const tools = new BaseImages(
-    config,
-    new Buildah({
-      tlsVerify: !config.registry.plainHttp,
-      creds: config.registry.username ? `${config.registry.username}:${config.registry.password}` : undefined,
-      isolation: config.build.isolation,
-    }),
-  );
+  const tools = new BaseImages(config, Buildah.forConfig(config));
   const scanSettings = resolveScanSettings(config.scan, { registryHost: config.registry.host, stateDir: config.stateDir });
   /** With enabled: auto, the scan runs when trivy is installed and its DB is in the registry. */
   const scanUnavailable = async (): Promise<string | undefined> => {
