@@ -5,7 +5,9 @@
 # pushed to the registry the bed's containerd pulls from.
 #
 # Usage: scripts/bed/argo.sh up | down | start | stop | status | image
-#   up      node.sh up (apiserver + node), then `start`; prints the admin kubeconfig path.
+#   up      node.sh up (apiserver + node), then `start`, then pipeline.sh start (the registry
+#           pods reach, the step/Kaniko/base images, `svcbuild install`; skipped with
+#           SVCBUILD_BED_NO_PIPELINE=1); prints the admin kubeconfig path.
 #   down    `stop`, then node.sh down.
 #   start   next to a running level-2 bed of the run dir: build (cached) and push the argoexec
 #           image, create the controller's namespace and its workflow-controller-configmap, run
@@ -187,6 +189,7 @@ EOF
 }
 
 cmd_stop() {
+  "$HERE/pipeline.sh" stop
   [ -d "$ARGO" ] || return 0
   if pid_alive "$ARGO/controller.pid" "$CONTROLLER"; then
     local pid i
@@ -209,6 +212,7 @@ case "${1:-}" in
   up)
     "$HERE/node.sh" up >/dev/null
     cmd_start
+    if [ -z "${SVCBUILD_BED_NO_PIPELINE:-}" ]; then "$HERE/pipeline.sh" start >/dev/null; fi
     echo "$RUN/admin.kubeconfig"
     ;;
   down)

@@ -25,6 +25,8 @@
 #                             started with `svcbuild registry start` if it does not answer)
 #   SVCBUILD_BED_INSECURE_REGISTRIES  more registries (host:port, space or comma separated)
 #                             containerd pulls from over plain HTTP (e.g. a test's own registry)
+#   SVCBUILD_BED_PIPELINE_REGISTRY    the in-cluster pipeline's registry (pipeline.sh; default
+#                             <bridge gateway>:5000), also pulled from over plain HTTP
 #   SVCBUILD_BED_CNI_BIN      CNI plugin dir (default /usr/lib/cni)
 #
 # Only one node bed runs per host (the bridge, the iptables rules of kube-proxy and the cgroup
@@ -44,6 +46,10 @@ POD_CIDR="${SVCBUILD_BED_POD_CIDR:-10.244.0.0/24}"
 CLUSTER_CIDR="${SVCBUILD_BED_CLUSTER_CIDR:-10.244.0.0/16}"
 SERVICE_CIDR=10.0.0.0/24
 BRIDGE="${SVCBUILD_BED_BRIDGE:-svcbed0}"
+# The bridge's own address: the pods' gateway, and the host address pods reach the host at
+# (a registry for the in-cluster pipeline listens there). The pod subnet's first address.
+GATEWAY="${POD_CIDR%.*/*}.1"
+MASQ_COMMENT="svcbuild-bed pod egress"
 REGISTRY="${SVCBUILD_BED_REGISTRY:-127.0.0.1:5000}"
 CNI_BIN="${SVCBUILD_BED_CNI_BIN:-/usr/lib/cni}"
 CGROUP_ROOT=svcbuild-bed
@@ -191,9 +197,10 @@ write_containerd_config() {
   local pause_ref="$1"
   mkdir -p "$CTRD/root" "$CTRD/state" "$NODE/cni/net.d" "$NODE/cni/ipam"
   local r
-  # Plain-HTTP registries: containerd pulls on the host, so loopback addresses work.
+  # Plain-HTTP registries: containerd pulls on the host, so loopback addresses work. The
+  # pipeline's registry (pipeline.sh) listens on the bridge gateway, where pods reach it too.
   local extra="${SVCBUILD_BED_INSECURE_REGISTRIES:-}"
-  for r in $REGISTRY ${extra//,/ }; do
+  for r in $REGISTRY ${extra//,/ } "${SVCBUILD_BED_PIPELINE_REGISTRY:-$GATEWAY:5000}"; do
     mkdir -p "$CTRD/certs.d/$r"
     cat >"$CTRD/certs.d/$r/hosts.toml" <<EOF
 server = "http://$r"
@@ -244,8 +251,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   [plugins."io.containerd.grpc.v1.cri".registry]
     config_path = "$CTRD/certs.d"
 EOF
-  # Bridge + host-local IPAM. No ipMasq: pods only talk to this host (apiserver, registry), so
-  # no per-pod iptables rules are made; portmap only acts for hostPorts.
+  # Bridge + host-local IPAM. No per-pod ipMasq rules: start() adds one MASQUERADE rule for
+  # the whole pod subnet (pod egress: installers in Kaniko's RUN steps reach the package
+  # registries), which stop() removes; portmap only acts for hostPorts.
   cat >"$NODE/cni/net.d/10-svcbuild-bed.conflist" <<EOF
 {
   "cniVersion": "0.4.0",
@@ -429,6 +437,17 @@ cmd_start() {
   local pause_ref
   pause_ref="$(pause_image)" || fail_start
   write_containerd_config "$pause_ref"
+  # The bridge exists before the first pod (CNI would make it then), so the gateway address
+  # can be listened on (the pipeline's registry) as soon as the node is up.
+  if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+    ip link add "$BRIDGE" type bridge
+  fi
+  ip addr replace "$GATEWAY/${POD_CIDR#*/}" dev "$BRIDGE"
+  ip link set "$BRIDGE" up
+  # Pod egress to anything outside the cluster's pod range leaves with the host's address.
+  [ "$(cat /proc/sys/net/ipv4/ip_forward)" = 1 ] || die "net.ipv4.ip_forward is 0: pods cannot reach the network (sysctl -w net.ipv4.ip_forward=1)"
+  iptables -w -t nat -C POSTROUTING -s "$POD_CIDR" ! -d "$CLUSTER_CIDR" -m comment --comment "$MASQ_COMMENT" -j MASQUERADE 2>/dev/null ||
+    iptables -w -t nat -A POSTROUTING -s "$POD_CIDR" ! -d "$CLUSTER_CIDR" -m comment --comment "$MASQ_COMMENT" -j MASQUERADE
   local kubelet_port kubelet_healthz proxy_healthz proxy_metrics kcm_port sched_port
   kubelet_port="$(free_port)"; kubelet_healthz="$(free_port)"
   proxy_healthz="$(free_port)"; proxy_metrics="$(free_port)"
@@ -514,6 +533,7 @@ export SVCBUILD_BED_NODE=$NODE_NAME
 export SVCBUILD_BED_NODE_IP=$node_ip
 export SVCBUILD_BED_CONTAINERD=$SOCK
 export SVCBUILD_BED_PAUSE_IMAGE=$pause_ref
+export SVCBUILD_BED_GATEWAY=$GATEWAY
 EOF
   trap - ERR
   set +E
@@ -607,6 +627,7 @@ cmd_stop() {
   fi
   clean_kube_iptables
   log "removed the KUBE-* iptables chains (kube-proxy's and kubelet's)"
+  while iptables -w -t nat -D POSTROUTING -s "$POD_CIDR" ! -d "$CLUSTER_CIDR" -m comment --comment "$MASQ_COMMENT" -j MASQUERADE 2>/dev/null; do :; done
 
   # Network namespaces (under containerd's state dir) and every other mount under the run dir.
   local m n=0

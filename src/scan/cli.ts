@@ -10,6 +10,7 @@ import { FlagIssues, dirFlag, refFlag, stepRegistryClient, writeOutput } from '.
 import { ScanGateError, describeSummary, scanStep, type ScanSummary } from './step.js';
 import { SEVERITIES, type Severity } from './report.js';
 import { resolveScanSettings } from './settings.js';
+import { scanSkipReason } from './availability.js';
 
 const USAGE = `usage: svcbuild scan --image=REPO@DIGEST --base=REPO@DIGEST [--threshold=SEVERITY]
                      [--outputs=DIR] [--json]
@@ -18,7 +19,9 @@ Scans the image with Trivy (by digest, from the registry), compares its findings
 base image's report (scanning the base first when it has no report made with the same
 vulnerability DB), and attaches the JSON report and a CycloneDX SBOM to the image as OCI
 referrers. Exits 7 when the gate fails: a new finding at or above the threshold that no
-scan.ignore entry of the configuration accepts.
+scan.ignore entry of the configuration accepts. With scan.enabled false, or auto while Trivy
+or its DB (scan.dbRepository, default <registry>/trivy-db:2) is missing, it writes
+{"skipped": "<why>"} as the summary and exits 0.
 
 options:
   --image REF          the built image, by digest
@@ -65,6 +68,13 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
     if (values.json) ctx.stdout.write(JSON.stringify(summary) + '\n');
     else ctx.stdout.write(`${describeSummary(summary)}\nreport ${summary.report}\nsbom ${summary.sbom}\n`);
   };
+  // scan.enabled (false, or auto without Trivy or its DB): the step reports itself skipped.
+  const skipped = await scanSkipReason(settings, stepRegistryClient(config), host);
+  if (skipped) {
+    if (outputs) await writeOutput(outputs, 'scan-summary', JSON.stringify({ skipped }));
+    ctx.stdout.write(values.json ? JSON.stringify({ skipped }) + '\n' : `${skipped}\n`);
+    return 0;
+  }
   try {
     const summary = await scanStep({
       client: stepRegistryClient(config),

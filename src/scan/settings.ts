@@ -4,8 +4,9 @@
  * (`scan: ScanSettingsSchema.prefault({})`); `resolveScanSettings` fills the defaults that
  * depend on the registry.
  */
+import { existsSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../errors.js';
 import { IgnoreEntrySchema, SeveritySchema, type IgnoreEntry } from './gate.js';
@@ -42,9 +43,17 @@ export interface ScanSettings {
   timeoutSeconds: number;
 }
 
-/** Where scripts/install-trivy.sh installs trivy. */
+/**
+ * Where scripts/install-trivy.sh installs trivy, when it is there; else a `trivy` on PATH
+ * (the step image has /usr/local/bin/trivy); else the install location (for the message).
+ */
 export function defaultTrivyPath(env: NodeJS.ProcessEnv = process.env): string {
-  return join(env.SVCBUILD_TOOLS ?? join(homedir(), '.cache', 'svcbuild-tools'), 'bin', 'trivy');
+  const installed = join(env.SVCBUILD_TOOLS ?? join(homedir(), '.cache', 'svcbuild-tools'), 'bin', 'trivy');
+  if (existsSync(installed)) return installed;
+  for (const dir of (env.PATH ?? '').split(delimiter)) {
+    if (dir && existsSync(join(dir, 'trivy'))) return join(dir, 'trivy');
+  }
+  return installed;
 }
 
 /**

@@ -151,7 +151,15 @@ export interface StartNodeOptions {
   registry?: string;
   /** More plain-HTTP registries containerd may pull from. */
   insecureRegistries?: string[];
+  /**
+   * The in-cluster pipeline's registry (startPipeline), on the bridge gateway
+   * (`${BED_GATEWAY}:<port>`): containerd pulls from it over plain HTTP.
+   */
+  pipelineRegistry?: string;
 }
+
+/** The node's bridge gateway (node.sh, default pod CIDR): the host address pods reach. */
+export const BED_GATEWAY = '10.244.0.1';
 
 /** Components a node needs, built by build.sh (cached). */
 export const NODE_COMPONENTS = ['kube-controller-manager', 'kube-scheduler', 'kubelet', 'kube-proxy', 'pause'];
@@ -171,6 +179,7 @@ export async function startNode(kube: TestKube, options: StartNodeOptions = {}):
   };
   if (options.registry) env.SVCBUILD_BED_REGISTRY = options.registry;
   if (options.insecureRegistries) env.SVCBUILD_BED_INSECURE_REGISTRIES = options.insecureRegistries.join(' ');
+  if (options.pipelineRegistry) env.SVCBUILD_BED_PIPELINE_REGISTRY = options.pipelineRegistry;
   const script = join(BED_SCRIPTS, 'node.sh');
   await run(script, ['start'], env, 5 * 60_000);
   const envOut = (await run(join(BED_SCRIPTS, 'apiserver.sh'), ['env'], env, 30_000)).stdout;
@@ -280,6 +289,55 @@ export async function startArgo(cluster: TestKube, options: StartArgoOptions = {
     namespace: get('SVCBUILD_BED_ARGO_NAMESPACE'),
     executorImage: get('SVCBUILD_BED_ARGO_EXECUTOR_IMAGE'),
     logFile: join(cluster.runDir, 'argo/controller.log'),
+    async stop(): Promise<void> {
+      if (stopped) return;
+      stopped = true;
+      await run(script, ['stop'], env, 60_000);
+    },
+  };
+}
+
+/** svcbuild's in-cluster pipeline on a bed (scripts/bed/pipeline.sh). */
+export interface TestPipeline {
+  /** The registry pods reach (host:port on the bridge gateway, plain HTTP). */
+  registry: string;
+  /** The svcbuild config file pipeline.sh wrote (argo executor, that registry, the bed). */
+  configFile: string;
+  /** Build namespace of the WorkflowTemplates. */
+  buildNamespace: string;
+  /** Stops the pipeline's registry (the cluster keeps running). Idempotent. */
+  stop(): Promise<void>;
+}
+
+export interface StartPipelineOptions {
+  /** host:port on BED_GATEWAY; the same as startCluster's pipelineRegistry. */
+  registry: string;
+  /** Tenants installed (namespace tenant-<t> each). */
+  tenants: string[];
+  buildNamespace?: string;
+}
+
+/**
+ * Runs scripts/bed/pipeline.sh start on a cluster with Argo (startArgo): a registry on the
+ * bridge gateway, the step, Kaniko and base images pushed to it, `svcbuild install`. The first
+ * call on a machine builds the Kaniko executor and the images (minutes).
+ */
+export async function startPipeline(cluster: TestKube, options: StartPipelineOptions): Promise<TestPipeline> {
+  const buildNamespace = options.buildNamespace ?? 'svcbuild-builds';
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    SVCBUILD_BED_RUN: cluster.runDir,
+    SVCBUILD_BED_PIPELINE_REGISTRY: options.registry,
+    SVCBUILD_BED_TENANTS: options.tenants.join(' '),
+    SVCBUILD_BED_BUILD_NAMESPACE: buildNamespace,
+  };
+  const script = join(BED_SCRIPTS, 'pipeline.sh');
+  const configFile = (await run(script, ['start'], env, 40 * 60_000)).stdout.trim();
+  let stopped = false;
+  return {
+    registry: options.registry,
+    configFile,
+    buildNamespace,
     async stop(): Promise<void> {
       if (stopped) return;
       stopped = true;

@@ -37,9 +37,18 @@ export interface RegistryTokenAuth {
   rootcertbundle: string;
 }
 
-export async function startRegistry(opts: { auth?: { htpasswd: string } | { token: RegistryTokenAuth } } = {}): Promise<TestRegistry> {
+export interface StartRegistryOptions {
+  auth?: { htpasswd: string } | { token: RegistryTokenAuth };
+  /** Address to listen on (default 127.0.0.1); e.g. the test bed's bridge gateway, for pods. */
+  address?: string;
+  /** Port (default: a free one). */
+  port?: number;
+}
+
+export async function startRegistry(opts: StartRegistryOptions = {}): Promise<TestRegistry> {
   const dir = await mkdtemp(join(tmpdir(), 'svcbuild-registry-'));
-  const port = await freePort();
+  const address = opts.address ?? '127.0.0.1';
+  const port = opts.port ?? (await freePort());
   const auth = !opts.auth
     ? ''
     : 'token' in opts.auth
@@ -47,14 +56,14 @@ export async function startRegistry(opts: { auth?: { htpasswd: string } | { toke
       : `auth:\n  htpasswd:\n    realm: svcbuild-test\n    path: ${opts.auth.htpasswd}\n`;
   await writeFile(
     join(dir, 'config.yml'),
-    `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n  secret: svcbuild-test\n${auth}`,
+    `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\n  delete:\n    enabled: true\nhttp:\n  addr: ${address}:${port}\n  secret: svcbuild-test\n${auth}`,
   );
   const child: ChildProcess = spawn('docker-registry', ['serve', join(dir, 'config.yml')], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
   child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
-  const host = `127.0.0.1:${port}`;
+  const host = `${address}:${port}`;
   const deadline = Date.now() + 10_000;
   for (;;) {
     try {

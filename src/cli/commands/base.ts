@@ -4,13 +4,16 @@ import type { CliContext } from '../context.js';
 import { terminalReporter } from '../progress.js';
 import { createLocalBuilder } from '../../executors/local/index.js';
 import type { StepRecord } from '../../domain/progress.js';
+import { BASE_CURRENT_TAG } from '../../executors/argo/build-executor.js';
+import { registryClientFor } from '../../registry/client.js';
 
 const HELP = `usage: svcbuild base list
        svcbuild base build [NAME...] [--json]
 
 list   the base image catalog
 build  builds and pushes the named base images (default: all) unless an image with the same
-       inputs is already in the registry; prints each by digest
+       inputs is already in the registry, and tags each \`current\` (the tag the argo
+       executor resolves base images by); prints each by digest
 `;
 
 export async function main(args: string[], ctx: CliContext): Promise<number> {
@@ -38,6 +41,8 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
     for (const name of names.length ? names : Object.keys(config.baseImages)) {
       builder.bases.spec(name);
       const img = await builder.bases.ensure(name, terminalReporter(ctx.stderr, Boolean(values.verbose)), steps);
+      // The argo executor resolves `<repository>:current`: the newest build of each image.
+      await registryClientFor(config.registry).tagManifest(img.repository.slice(config.registry.host.length + 1), img.digest, BASE_CURRENT_TAG);
       out.push(img);
       if (!values.json) ctx.stdout.write(`${name.padEnd(14)} ${img.ref}\n`);
     }

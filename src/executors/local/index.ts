@@ -9,8 +9,7 @@ import { computeOverlay, pushOverlay } from '../../overlay/index.js';
 import { registryClientFor, type RegistryClient } from '../../registry/client.js';
 import { resolveScanSettings } from '../../scan/settings.js';
 import { scanStep } from '../../scan/step.js';
-import { existsSync } from 'node:fs';
-import { parseImageRef } from '../../registry/ref.js';
+import { scanSkipReason } from '../../scan/availability.js';
 import { LocalBuilder, type PipelineSteps } from './build.js';
 import { BaseImages } from './base-images.js';
 import { Buildah } from './buildah.js';
@@ -36,23 +35,11 @@ function splitRef(ref: string): { repository: string; digest: string } {
 export function localSteps(config: Config, home: string): PipelineSteps {
   const tools = new BaseImages(config, Buildah.forConfig(config));
   const scanSettings = resolveScanSettings(config.scan, { registryHost: config.registry.host, stateDir: config.stateDir });
-  /** With enabled: auto, the scan runs when trivy is installed and its DB is in the registry. */
-  const scanUnavailable = async (): Promise<string | undefined> => {
-    if (scanSettings.enabled !== 'auto') return undefined;
-    if (!existsSync(scanSettings.trivyPath)) return `skipped: no trivy at ${scanSettings.trivyPath} (scripts/install-trivy.sh installs it)`;
-    const db = parseImageRef(scanSettings.dbRepository, config.registry.host);
-    try {
-      await registryClient(config).getManifest(db.repo, db.tag ?? db.digest ?? '2');
-    } catch {
-      return `skipped: no vulnerability DB at ${scanSettings.dbRepository}`;
-    }
-    return undefined;
-  };
   return {
     ...(scanSettings.enabled !== false
       ? {
           async scan({ base, image, log, signal }: Parameters<NonNullable<PipelineSteps['scan']>>[0]) {
-            const why = await scanUnavailable();
+            const why = await scanSkipReason(scanSettings, registryClient(config), config.registry.host);
             if (why) return { skipped: why };
             return scanStep({
               client: registryClient(config),
