@@ -9,7 +9,7 @@
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { isLoopbackHost } from '../config/schema.js';
+import { plainHttpAllowed, plainHttpRefusal } from '../config/schema.js';
 import { InputError, UpstreamError, type Issue } from '../errors.js';
 import { runOk, type ExecOptions } from '../util/exec.js';
 import { DIGEST_RE, mergeValues } from './values.js';
@@ -99,8 +99,8 @@ export async function publishServiceChart(opts: PublishChartOptions): Promise<Pu
     issues.push({ path: 'name', message: `"${name}" must be lower-case letters, digits and hyphens (at most 53)` });
   }
   if (!SEMVER_RE.test(version)) issues.push({ path: 'version', message: `"${version}" is not a SemVer 2 version without build metadata` });
-  if (registry.plainHttp && !isLoopbackHost(registry.host)) {
-    issues.push({ path: 'registry.plainHttp', message: `plain HTTP is only allowed for loopback registries, not ${registry.host}` });
+  if (registry.plainHttp && !plainHttpAllowed(registry.host)) {
+    issues.push({ path: 'registry.plainHttp', message: plainHttpRefusal(registry.host) });
   }
   if ((registry.username === undefined) !== (registry.password === undefined)) {
     issues.push({ path: 'registry.password', message: 'set both username and password, or neither' });

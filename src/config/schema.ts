@@ -3,6 +3,7 @@
  * pure (`parseConfig`); `loadConfig` in ./load.ts is the only reader of files and
  * process.env, and it runs once, at the composition root.
  */
+import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { InputError, type Issue } from '../errors.js';
 import { ScanSettingsSchema } from '../scan/settings.js';
@@ -10,31 +11,72 @@ import { ScanSettingsSchema } from '../scan/settings.js';
 export const KINDS = ['python', 'node', 'binary'] as const;
 export type Kind = (typeof KINDS)[number];
 
-/** True for hosts whose traffic never leaves the machine: the only ones allowed plain HTTP. */
-export function isLoopbackHost(host: string): boolean {
-  const name = host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
-  return name === 'localhost' || name === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(name);
+/** The host name of `host[:port]`, without the port or IPv6 brackets. */
+function hostName(host: string): string {
+  const bracketed = /^\[([^\]]*)\](:\d+)?$/.exec(host);
+  if (bracketed) return bracketed[1] as string;
+  // Two colons or more: a bare IPv6 address, which carries no port.
+  return host.split(':').length > 2 ? host : host.replace(/:\d+$/, '');
 }
+
+/** True for hosts whose traffic never leaves the machine: plain HTTP by default. */
+export function isLoopbackHost(host: string): boolean {
+  const name = hostName(host);
+  return name === 'localhost' || name === '::1' || (isIPv4(name) && name.startsWith('127.'));
+}
+
+/**
+ * True for IP literals in the private ranges (10/8, 172.16/12, 192.168/16, fc00::/7), e.g. a
+ * registry on a cluster's bridge gateway `10.244.0.1:5000`. Names never count: what a name
+ * resolves to is not known here.
+ */
+export function isPrivateIpHost(host: string): boolean {
+  const name = hostName(host);
+  if (isIPv4(name)) {
+    const [a, b] = name.split('.').map(Number) as [number, number];
+    return a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168);
+  }
+  if (isIPv6(name)) {
+    const first = name.startsWith('::') ? 0 : parseInt(name.split(':')[0] as string, 16);
+    return (first & 0xfe00) === 0xfc00;
+  }
+  return false;
+}
+
+/**
+ * The one rule for `registry.plainHttp`: allowed for loopback (the default there) and, when
+ * set explicitly, for a private IP address; never for a name or a public address.
+ */
+export function plainHttpAllowed(host: string): boolean {
+  return isLoopbackHost(host) || isPrivateIpHost(host);
+}
+
+/** The error message of a refused `registry.plainHttp`, naming the fix. */
+export function plainHttpRefusal(host: string): string {
+  return `plain HTTP is only allowed for a registry on loopback or a private IP address (10/8, 172.16/12, 192.168/16, fc00::/7), not ${host}; use TLS`;
+}
+
+/** Repository prefix under the registry host: lower-case path components separated by `/`. */
+export const REGISTRY_NAMESPACE_RE = /^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/;
 
 const RegistrySchema = z
   .object({
     host: z.string().min(1).default('127.0.0.1:5000').describe('Registry host[:port] images, overlays and charts are pushed to'),
     namespace: z
       .string()
-      .regex(/^[a-z0-9]+([._-][a-z0-9]+)*(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, 'lower-case path components separated by /')
+      .regex(REGISTRY_NAMESPACE_RE, 'lower-case path components separated by /, e.g. svcbuild or platform/builds')
       .default('svcbuild')
       .describe('Repository prefix under the host'),
-    plainHttp: z.boolean().optional().describe('Use http:// instead of https:// (loopback hosts only; default: true for loopback)'),
+    plainHttp: z
+      .boolean()
+      .optional()
+      .describe('Use http:// instead of https:// (loopback or private IP hosts only; default: true for loopback, false otherwise)'),
     username: z.string().optional(),
     password: z.string().optional(),
   })
   .superRefine((r, ctx) => {
-    if (r.plainHttp && !isLoopbackHost(r.host)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['plainHttp'],
-        message: `plain HTTP is only allowed for loopback registries, not ${r.host}; use TLS`,
-      });
+    if (r.plainHttp && !plainHttpAllowed(r.host)) {
+      ctx.addIssue({ code: 'custom', path: ['plainHttp'], message: plainHttpRefusal(r.host) });
     }
     if ((r.username === undefined) !== (r.password === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['password'], message: 'set both username and password, or neither' });
@@ -105,6 +147,15 @@ const ExecutorSchema = z
           ctx.addIssue({ code: 'custom', message: 'must give a namespace name (lower-case DNS label) once {tenant} is replaced' });
         }
       }),
+    tenantConcurrency: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .default(2)
+      .describe(
+        "argo: concurrent builds of a tenant, written as its key of the svcbuild-concurrency ConfigMap when svcbuild adds one (install --tenant, or a tenant's first build); a key already there is never changed",
+      ),
   })
   .strict();
 

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { Readable, Transform, pipeline } from 'node:stream';
 import { InputError, NotFoundError, UpstreamError } from '../errors.js';
-import { isLoopbackHost } from '../config/schema.js';
+import { isLoopbackHost, plainHttpAllowed, plainHttpRefusal } from '../config/schema.js';
 import { isDigest } from './ref.js';
 import {
   MANIFEST_MEDIA_TYPES,
@@ -23,7 +23,7 @@ import {
 export interface RegistryClientOptions {
   /** host[:port] of the registry. */
   host: string;
-  /** Use http:// instead of https://; only allowed for loopback hosts. */
+  /** Use http:// instead of https://; only allowed for loopback and private IP hosts (`plainHttpAllowed`). */
   plainHttp: boolean;
   username?: string;
   password?: string;
@@ -127,10 +127,8 @@ export class RegistryClient {
 
   constructor(opts: RegistryClientOptions) {
     if (!opts.host) throw new InputError('registry host is empty', [{ path: 'registry.host', message: 'required' }]);
-    if (opts.plainHttp && !isLoopbackHost(opts.host)) {
-      throw new InputError(`plain HTTP is only allowed for loopback registries, not ${opts.host}`, [
-        { path: 'registry.plainHttp', message: `not allowed for ${opts.host}; use TLS` },
-      ]);
+    if (opts.plainHttp && !plainHttpAllowed(opts.host)) {
+      throw new InputError(plainHttpRefusal(opts.host), [{ path: 'registry.plainHttp', message: `not allowed for ${opts.host}; use TLS` }]);
     }
     if ((opts.username === undefined) !== (opts.password === undefined)) {
       throw new InputError('set both registry username and password, or neither', [
@@ -680,7 +678,7 @@ async function readErrorBody(res: Response): Promise<{ summary: string; json?: u
   }
 }
 
-/** The client of a configured registry (host, plain HTTP for loopback, credentials). */
+/** The client of a configured registry (host, plain HTTP where allowed, credentials). */
 export function registryClientFor(registry: { host: string; plainHttp: boolean; username?: string; password?: string }): RegistryClient {
   const { host, plainHttp, username, password } = registry;
   return new RegistryClient({

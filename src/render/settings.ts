@@ -4,7 +4,7 @@
  * values (tenant, service, source) never come through here (see ./workflow.ts).
  */
 import { z } from 'zod';
-import type { Config } from '../config/schema.js';
+import { REGISTRY_NAMESPACE_RE, plainHttpAllowed, plainHttpRefusal, type Config } from '../config/schema.js';
 import { InputError, type Issue } from '../errors.js';
 
 /** Exit codes of the svcbuild step CLI that the retry expression tells apart (src/errors.ts). */
@@ -19,6 +19,15 @@ export const STEP_EXIT_CODES = {
 
 /** Pinned fork of Kaniko (the original repository is archived); built from its Go module. */
 export const KANIKO_FORK = { module: 'github.com/chainguard-dev/kaniko', version: 'v1.25.5' } as const;
+
+/** The key of the CA bundle ConfigMap, and where the builder sees it (Debian's bundle path). */
+export const CA_BUNDLE_KEY = 'ca-certificates.crt';
+export const CA_BUNDLE_PATH = '/etc/ssl/certs/ca-certificates.crt';
+
+/** The semaphore ConfigMap of the templates (one key per tenant) unless settings name another. */
+export const CONCURRENCY_CONFIGMAP = 'svcbuild-concurrency';
+/** Its key bounding base image builds. */
+export const BASE_IMAGES_CONCURRENCY_KEY = 'base-images';
 
 const Quantity = z.union([z.string().regex(/^[0-9.]+[a-zA-Z]*$/), z.number()]);
 const ResourcesSchema = z.object({
@@ -44,8 +53,27 @@ export const RenderSettingsSchema = z.object({
     kanikoImage: z.string().min(1).describe(`Kaniko executor image, built from ${KANIKO_FORK.module}@${KANIKO_FORK.version}`),
     buildahImage: z.string().min(1).describe('Image with buildah and svcbuild (the step image by default)'),
     cacheRepo: z.string().nullable().default(null).describe('Kaniko layer cache repository (shared dependency layers); null: no cache'),
+    caBundleConfigMap: k8sName
+      .nullable()
+      .default(null)
+      .describe(
+        `ConfigMap in the build namespace whose key ${CA_BUNDLE_KEY} is mounted over ${CA_BUNDLE_PATH} in the builder, so installers in RUN steps trust its CAs; null: nothing mounted`,
+      ),
   }),
-  registryPlainHttp: z.boolean().default(false).describe('The registry speaks plain HTTP (loopback test installations only)'),
+  registryHost: z
+    .string()
+    .regex(/^[^\s/]+$/, 'host[:port] without a scheme or path, e.g. 10.244.0.1:5000')
+    .default('127.0.0.1:5000')
+    .describe('The registry every step talks to (SVCBUILD_REGISTRY in the step containers)'),
+  registryNamespace: z
+    .string()
+    .regex(REGISTRY_NAMESPACE_RE, 'lower-case path components separated by /, e.g. svcbuild')
+    .default('svcbuild')
+    .describe('Repository prefix under the registry host (SVCBUILD_REGISTRY_NAMESPACE in the step containers)'),
+  registryPlainHttp: z
+    .boolean()
+    .default(false)
+    .describe('The registry speaks plain HTTP: loopback or private IP registries of test installations (SVCBUILD_REGISTRY_PLAIN_HTTP)'),
   registrySecret: k8sName
     .nullable()
     .default(null)
@@ -59,11 +87,11 @@ export const RenderSettingsSchema = z.object({
     .prefault({}),
   concurrency: z
     .object({
-      configMap: k8sName.default('svcbuild-concurrency').describe('ConfigMap with one key per tenant: its concurrent builds'),
+      configMap: k8sName.default(CONCURRENCY_CONFIGMAP).describe('ConfigMap with one key per tenant: its concurrent builds'),
       baseImageKey: z
         .string()
         .regex(/^[-._a-zA-Z0-9]+$/)
-        .default('base-images')
+        .default(BASE_IMAGES_CONCURRENCY_KEY)
         .describe('Key bounding base image builds'),
     })
     .prefault({}),
@@ -111,13 +139,22 @@ export type RenderSettingsInput = z.input<typeof RenderSettingsSchema>;
 /** Settings to put over those a config implies; `builder` fields one by one. */
 export type SettingsOverrides = Omit<Partial<RenderSettingsInput>, 'builder'> & { builder?: Partial<RenderSettingsInput['builder']> };
 
+/** The rule the steps apply to their config (`plainHttpAllowed`): a template must not hand them a refusal. */
+function plainHttpIssues(raw: unknown): Issue[] {
+  const r = raw && typeof raw === 'object' ? (raw as Record<string, unknown>) : {};
+  const host = RenderSettingsSchema.shape.registryHost.safeParse(r.registryHost);
+  if (r.registryPlainHttp !== true || !host.success || plainHttpAllowed(host.data)) return [];
+  return [{ path: 'settings.registryPlainHttp', message: plainHttpRefusal(host.data) }];
+}
+
 /** Pure: validates settings, reporting every problem with its dotted path. */
 export function parseRenderSettings(raw: unknown): RenderSettings {
   const res = RenderSettingsSchema.safeParse(raw);
-  if (!res.success) {
-    const issues: Issue[] = res.error.issues.map((i) => ({ path: ['settings', ...i.path].join('.'), message: i.message }));
-    throw new InputError('invalid WorkflowTemplate settings', issues);
-  }
+  const issues: Issue[] = [
+    ...(res.success ? [] : res.error.issues.map((i) => ({ path: ['settings', ...i.path].join('.'), message: i.message }))),
+    ...plainHttpIssues(raw),
+  ];
+  if (!res.success || issues.length) throw new InputError('invalid WorkflowTemplate settings', issues);
   return res.data;
 }
 
@@ -133,6 +170,8 @@ export function settingsFromConfig(config: Config, overrides: SettingsOverrides 
   const stepImage = overrides.stepImage ?? `${prefix}/svcbuild:${version}`;
   return parseRenderSettings({
     kinds: config.enabledKinds,
+    registryHost: config.registry.host,
+    registryNamespace: config.registry.namespace,
     registryPlainHttp: config.registry.plainHttp,
     ...overrides,
     stepImage,

@@ -9,7 +9,14 @@
 import Handlebars from 'handlebars';
 import { parseDocument } from 'yaml';
 import { InputError, InternalError, type Issue } from '../errors.js';
-import { parseRenderSettings, STEP_EXIT_CODES, type RenderSettings, type RenderSettingsInput } from './settings.js';
+import {
+  CA_BUNDLE_KEY,
+  CA_BUNDLE_PATH,
+  parseRenderSettings,
+  STEP_EXIT_CODES,
+  type RenderSettings,
+  type RenderSettingsInput,
+} from './settings.js';
 import { readTemplateSources, type TemplateSources } from './sources.js';
 
 /** A WorkflowTemplate as rendered; the Argo schema (test/render) checks its full shape. */
@@ -44,6 +51,9 @@ function viewModel(s: RenderSettings): Record<string, unknown> {
     retryExpression: RETRY_EXPRESSION,
     exitCodes: STEP_EXIT_CODES,
     kanikoExtraArgs,
+    // An env value is a string: "true"/"false", as SVCBUILD_REGISTRY_PLAIN_HTTP reads it.
+    registryPlainHttpEnv: String(s.registryPlainHttp),
+    caBundle: { key: CA_BUNDLE_KEY, path: CA_BUNDLE_PATH },
   };
 }
 

@@ -64,12 +64,17 @@ export const LABELS = {
 } as const;
 
 const TENANT_RE = /^[a-z]([a-z0-9-]*[a-z0-9])?$/;
+
+/** True for a valid tenant: a lower-case DNS label of at most 30 characters (also a ConfigMap key). */
+export function isTenantName(tenant: string): boolean {
+  return TENANT_RE.test(tenant) && tenant.length <= 30;
+}
 const DIGEST_REF_RE = /@sha256:[0-9a-f]{64}$/;
 const THRESHOLDS = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'];
 
 function checkSubmission(s: BuildSubmission): Issue[] {
   const issues: Issue[] = [];
-  if (!TENANT_RE.test(s.tenant) || s.tenant.length > 30) {
+  if (!isTenantName(s.tenant)) {
     issues.push({ path: 'tenant', message: `"${s.tenant}" is not a valid tenant: a lower-case DNS label of at most 30 characters` });
   } else {
     issues.push(...checkServiceName(s.service, s.tenant, 'service'));

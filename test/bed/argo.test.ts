@@ -246,9 +246,13 @@ describe('test bed level 3: Argo workflow-controller runs a Workflow from a Work
     );
     expect(install.code, install.output).toBe(0);
     expect(install.stdout).toContain('applied WorkflowTemplate/svcbuild-build');
-    await core.createNamespacedConfigMap({
+    // install made the semaphore ConfigMap (tenants named with --tenant get a key); this
+    // tenant was only given as a namespace, so its key is added by hand
+    const cm = await core.readNamespacedConfigMap({ namespace: 'svcbuild', name: 'svcbuild-concurrency' });
+    await core.replaceNamespacedConfigMap({
       namespace: 'svcbuild',
-      body: { metadata: { name: 'svcbuild-concurrency' }, data: { acme: '1' } },
+      name: 'svcbuild-concurrency',
+      body: { ...cm, data: { ...cm.data, acme: '1' } },
     });
     const template = (await custom.getNamespacedCustomObject({
       ...ARGO,

@@ -98,7 +98,7 @@ describe('publishServiceChart against a real registry', () => {
     });
     await expect(p).rejects.toThrow(InputError);
     await expect(p).rejects.toThrow(
-      /name: "Acme_Shop" must be lower-case[^\n]*\n {2}- version: "1\.0" is not a SemVer[^\n]*\n {2}- registry\.plainHttp: plain HTTP is only allowed for loopback registries, not registry\.example\.com/,
+      /name: "Acme_Shop" must be lower-case[^\n]*\n {2}- version: "1\.0" is not a SemVer[^\n]*\n {2}- registry\.plainHttp: plain HTTP is only allowed for a registry on loopback or a private IP address \(10\/8, 172\.16\/12, 192\.168\/16, fc00::\/7\), not registry\.example\.com; use TLS/,
     );
   });
 });

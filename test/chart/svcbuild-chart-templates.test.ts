@@ -17,7 +17,12 @@ describe('charts/svcbuild workflow templates', () => {
     // GIVEN a fresh render with the default settings
     const out = await mkdtemp(join(tmpdir(), 'svcbuild-render-'));
     try {
-      const res = await svcbuild(['render', '--out', out], { SVCBUILD_CONFIG: '', SVCBUILD_REGISTRY: '' });
+      const res = await svcbuild(['render', '--out', out], {
+        SVCBUILD_CONFIG: '',
+        SVCBUILD_REGISTRY: '',
+        SVCBUILD_REGISTRY_NAMESPACE: '',
+        SVCBUILD_REGISTRY_PLAIN_HTTP: '',
+      });
       expect(res.code, res.stderr).toBe(0);
       const fresh = (await readdir(out)).filter((f) => f.endsWith('.yaml')).sort();
       const shipped = (await readdir(FILES)).filter((f) => f.endsWith('.yaml')).sort();

@@ -56,10 +56,11 @@ describe('svcbuild chart', () => {
     expect(build.automountServiceAccountToken).toBe(false);
     const bindings = manifests.filter((m) => m.kind === 'RoleBinding');
     expect(bindings.flatMap((b) => b.subjects.map((s: { name: string }) => s.name))).not.toContain('svcbuild-build');
-    // AND the API may run Workflows and read pods and their logs in the build namespace
+    // AND the API may run Workflows, read pods and their logs, and add keys to the semaphore ConfigMap in the build namespace
     expect(one(manifests, 'Role', 'svcbuild-api').rules).toEqual([
       { apiGroups: ['argoproj.io'], resources: ['workflows'], verbs: ['create', 'get', 'list', 'watch', 'patch', 'delete'] },
       { apiGroups: [''], resources: ['pods', 'pods/log'], verbs: ['get'] },
+      { apiGroups: [''], resources: ['configmaps'], resourceNames: ['svcbuild-concurrency'], verbs: ['get', 'patch'] },
     ]);
     expect(one(manifests, 'RoleBinding', 'svcbuild-api').subjects).toEqual([
       { kind: 'ServiceAccount', name: 'svcbuild', namespace: 'svcbuild' },

@@ -46,12 +46,17 @@ describe('parseImageRef', () => {
 });
 
 describe('RegistryClient construction', () => {
-  it('refuses plain HTTP to a non-loopback host', () => {
-    // GIVEN a remote host WHEN plain HTTP is asked THEN InputError
-    expect(() => new RegistryClient({ host: 'registry.example.com', plainHttp: true })).toThrow(
-      'plain HTTP is only allowed for loopback registries, not registry.example.com',
-    );
-    expect(() => new RegistryClient({ host: '[::1]:5000', plainHttp: true })).not.toThrow();
+  it('refuses plain HTTP to a name or a public address; allows it for loopback and private IP addresses', () => {
+    // GIVEN a remote host WHEN plain HTTP is asked THEN InputError naming the rule and the fix
+    for (const host of ['registry.example.com', '8.8.8.8:5000', '172.32.0.1:5000', '[2001:db8::1]:5000']) {
+      expect(() => new RegistryClient({ host, plainHttp: true }), host).toThrow(
+        `plain HTTP is only allowed for a registry on loopback or a private IP address (10/8, 172.16/12, 192.168/16, fc00::/7), not ${host}; use TLS`,
+      );
+    }
+    // GIVEN loopback or a private IP literal (a cluster's bridge gateway) THEN plain HTTP is allowed
+    for (const host of ['[::1]:5000', '127.0.0.1:5000', '10.244.0.1:5000', '172.16.5.4', '192.168.1.2:5000', '[fd00::1]:5000']) {
+      expect(() => new RegistryClient({ host, plainHttp: true }), host).not.toThrow();
+    }
   });
 
   it('parses bearer challenges', () => {

@@ -12,6 +12,9 @@ import {
   type WorkflowTemplateObject,
 } from '../../src/render/index.js';
 import { parseConfig } from '../../src/config/schema.js';
+import { ENV_OVERRIDES, loadConfig } from '../../src/config/load.js';
+import { registryClientFor } from '../../src/registry/client.js';
+import { resolveScanSettings } from '../../src/scan/settings.js';
 import { argoSchemaErrors } from './argo-schema.js';
 
 const SETTINGS: RenderSettingsInput = {
@@ -26,6 +29,18 @@ const byName = (t: WorkflowTemplateObject, name: string): Tmpl => {
   return found as Tmpl;
 };
 const build = () => renderWorkflowTemplates(SETTINGS).find((t) => t.metadata.name === 'svcbuild-build')!;
+
+type Container = { name?: string; image: string; command: string[]; env?: Array<{ name: string; value: string }>; [k: string]: any };
+/** Every container of a WorkflowTemplate as `<template>/<container>`: main ones and init containers. */
+const containersOf = (t: WorkflowTemplateObject): Array<[string, Container]> =>
+  t.spec.templates.flatMap((x: Tmpl) => [
+    ...((x.initContainers as Container[] | undefined) ?? []).map((c): [string, Container] => [`${x.name}/${c.name}`, c]),
+    ...(x.container ? [[`${x.name}/main`, x.container as Container] as [string, Container]] : []),
+  ]);
+/** The containers that run `svcbuild <step>`. */
+const stepContainersOf = (t: WorkflowTemplateObject) => containersOf(t).filter(([, c]) => c.command[0] === 'svcbuild');
+/** What a step container's env gives `loadConfig`. */
+const envOf = (c: Container) => Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
 
 describe('renderWorkflowTemplates', () => {
   it('GIVEN default settings WHEN rendered THEN both WorkflowTemplates validate against Argo schema', () => {
@@ -168,6 +183,134 @@ describe('renderWorkflowTemplates', () => {
     const sources = readTemplateSources();
     sources.templates = { broken: 'apiVersion: argoproj.io/v1alpha1\nkind: WorkflowTemplate\nmetadata: {name: {{json nmes.build}}}\n' };
     expect(() => renderWorkflowTemplates(SETTINGS, sources)).toThrow(/nmes/);
+  });
+
+  it('GIVEN a private IP registry over plain HTTP WHEN rendered THEN every svcbuild container gets the registry as SVCBUILD_* env', async () => {
+    // GIVEN an installation whose registry is the bed's bridge gateway, over plain HTTP
+    const config = parseConfig({ registry: { host: '10.244.0.1:5000', namespace: 'bed', plainHttp: true } });
+    for (const engine of ['kaniko', 'buildah'] as const) {
+      const [base, svc] = renderWorkflowTemplates(settingsFromConfig(config, { registrySecret: 'regcred', builder: { engine } }));
+      // THEN each container that runs the step image has exactly the registry's three variables and a writable state directory
+      const expected = [
+        { name: 'SVCBUILD_REGISTRY', value: '10.244.0.1:5000' },
+        { name: 'SVCBUILD_REGISTRY_NAMESPACE', value: 'bed' },
+        { name: 'SVCBUILD_REGISTRY_PLAIN_HTTP', value: 'true' },
+        { name: 'SVCBUILD_STATE_DIR', value: '/tmp/svcbuild-state' },
+      ];
+      const builder = engine === 'buildah' ? ['build/main'] : [];
+      expect(stepContainersOf(svc!).map(([n]) => n)).toEqual([
+        'source/main',
+        'build/context',
+        ...builder,
+        'scan/main',
+        'overlay/main',
+        'publish/main',
+        'deploy/main',
+        'final-status/main',
+        'delete-unpromoted-image/main',
+      ]);
+      expect(stepContainersOf(base!).map(([n]) => n)).toEqual([
+        'build/context',
+        ...builder,
+        'scan/main',
+        'publish/main',
+        'final-status/main',
+        'delete-unpromoted-image/main',
+      ]);
+      for (const t of [base!, svc!]) {
+        expect(argoSchemaErrors(t), `${engine} ${t.metadata.name}`).toEqual([]);
+        for (const [name, c] of stepContainersOf(t)) expect(c.env, `${engine} ${t.metadata.name} ${name}`).toEqual(expected);
+        // AND the registry credentials still come from the mounted docker config
+        for (const [name, c] of stepContainersOf(t).filter(([n]) => !n.endsWith('/context'))) {
+          if (name === 'final-status/main') continue;
+          expect(c.volumeMounts, `${t.metadata.name} ${name}`).toContainEqual({
+            name: 'registry-auth',
+            mountPath: '/home/user/.docker',
+            readOnly: true,
+          });
+        }
+      }
+      // AND Kaniko, which is not svcbuild, keeps its own env only
+      if (engine === 'kaniko') expect(byName(svc!, 'build').container.env).toEqual([{ name: 'DOCKER_CONFIG', value: '/kaniko/.docker' }]);
+    }
+  });
+
+  it('GIVEN the env a step container gets WHEN the step loads its config THEN registry, client and scan DB resolve to the installation', async () => {
+    // GIVEN the rendered scan step of a private IP registry over plain HTTP
+    const config = parseConfig({ registry: { host: '10.244.0.1:5000', namespace: 'bed', plainHttp: true } });
+    const scan = byName(renderWorkflowTemplates(settingsFromConfig(config))[1]!, 'scan').container as Container;
+    // THEN each variable is one svcbuild reads
+    expect(Object.keys(envOf(scan)).every((n) => ENV_OVERRIDES.some((o) => o.name === n))).toBe(true);
+    // WHEN the step loads its config from that env alone (as in the pod)
+    const loaded = await loadConfig({ cwd: '/', home: '/opt/svcbuild', env: envOf(scan) });
+    // THEN it talks to the installation's registry over plain HTTP, and finds the Trivy DB mirror there
+    expect(loaded.registry).toEqual({ host: '10.244.0.1:5000', namespace: 'bed', plainHttp: true });
+    expect(registryClientFor(loaded.registry).host).toBe('10.244.0.1:5000');
+    const settings = resolveScanSettings(loaded.scan, { registryHost: loaded.registry.host, stateDir: loaded.stateDir });
+    expect(settings.dbRepository).toBe('10.244.0.1:5000/trivy-db:2');
+    // AND with TLS (the default for a private IP) the env says so
+    const tls = byName(renderWorkflowTemplates(settingsFromConfig(parseConfig({ registry: { host: '10.244.0.1:5000' } })))[1]!, 'scan');
+    expect(envOf(tls.container).SVCBUILD_REGISTRY_PLAIN_HTTP).toBe('false');
+    expect((await loadConfig({ cwd: '/', home: '/', env: envOf(tls.container) })).registry.plainHttp).toBe(false);
+  });
+
+  it('GIVEN builder.caBundleConfigMap WHEN rendered THEN the builder mounts its bundle over the system one, read-only', () => {
+    for (const engine of ['kaniko', 'buildah'] as const) {
+      const templates = renderWorkflowTemplates({
+        ...SETTINGS,
+        builder: { ...SETTINGS.builder!, engine, caBundleConfigMap: 'svcbuild-ca-bundle' },
+      });
+      for (const t of templates) {
+        expect(argoSchemaErrors(t), `${engine} ${t.metadata.name}`).toEqual([]);
+        const step = byName(t, 'build');
+        // THEN the build pod has the ConfigMap's one key as a volume
+        expect(step.volumes).toEqual([
+          { name: 'workspace', emptyDir: {} },
+          {
+            name: 'ca-bundle',
+            configMap: { name: 'svcbuild-ca-bundle', items: [{ key: 'ca-certificates.crt', path: 'ca-certificates.crt' }] },
+          },
+        ]);
+        // AND the builder mounts that file (subPath) over /etc/ssl/certs/ca-certificates.crt
+        expect(step.container.volumeMounts).toContainEqual({
+          name: 'ca-bundle',
+          mountPath: '/etc/ssl/certs/ca-certificates.crt',
+          subPath: 'ca-certificates.crt',
+          readOnly: true,
+        });
+        // AND no other step sees it
+        const others = t.spec.templates.filter((x: Tmpl) => x.name !== 'build' && x.container);
+        for (const x of others) expect(JSON.stringify(x), x.name).not.toContain('ca-bundle');
+      }
+    }
+    // GIVEN no ConfigMap (the default) THEN nothing is mounted
+    for (const t of renderWorkflowTemplates(SETTINGS)) {
+      expect(byName(t, 'build').volumes).toEqual([{ name: 'workspace', emptyDir: {} }]);
+      expect(JSON.stringify(t)).not.toContain('ca-bundle');
+    }
+  });
+
+  it('GIVEN plain HTTP to a public registry or a bad ConfigMap name WHEN rendered THEN one InputError names each setting and the fix', () => {
+    let err: InputError | undefined;
+    try {
+      renderWorkflowTemplates({
+        ...SETTINGS,
+        registryHost: 'registry.example.com',
+        registryPlainHttp: true,
+        builder: { ...SETTINGS.builder!, caBundleConfigMap: 'CA Bundle' },
+      });
+    } catch (e) {
+      err = e as InputError;
+    }
+    expect(err).toBeInstanceOf(InputError);
+    expect(err!.issues).toEqual([
+      { path: 'settings.builder.caBundleConfigMap', message: 'a lower-case DNS name (a-z, 0-9, "-", ".")' },
+      {
+        path: 'settings.registryPlainHttp',
+        message:
+          'plain HTTP is only allowed for a registry on loopback or a private IP address (10/8, 172.16/12, 192.168/16, fc00::/7), not registry.example.com; use TLS',
+      },
+    ]);
   });
 
   it('GIVEN the config WHEN settings are derived THEN images come from the registry and the output is a stable YAML stream', () => {

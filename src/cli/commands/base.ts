@@ -42,7 +42,11 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
       builder.bases.spec(name);
       const img = await builder.bases.ensure(name, terminalReporter(ctx.stderr, Boolean(values.verbose)), steps);
       // The argo executor resolves `<repository>:current`: the newest build of each image.
-      await registryClientFor(config.registry).tagManifest(img.repository.slice(config.registry.host.length + 1), img.digest, BASE_CURRENT_TAG);
+      await registryClientFor(config.registry).tagManifest(
+        img.repository.slice(config.registry.host.length + 1),
+        img.digest,
+        BASE_CURRENT_TAG,
+      );
       out.push(img);
       if (!values.json) ctx.stdout.write(`${name.padEnd(14)} ${img.ref}\n`);
     }

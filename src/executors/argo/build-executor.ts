@@ -14,6 +14,11 @@
  *   telling the operator to build and push the base images.
  * - the build id is the Workflow's name, derived by renderWorkflow from what the build is (or
  *   from tenant, service and Idempotency-Key): submitting the same thing twice gives one build.
+ * - before a Workflow is created, the tenant's key in the semaphore ConfigMap
+ *   `svcbuild-concurrency` is added if missing (`executor.tenantConcurrency` builds; a key
+ *   that is there is never changed): without it Argo fails the Workflow ("failed to
+ *   initialize semaphore"). An account that may not do so (403) leaves it to the operator
+ *   (`svcbuild install --tenant`).
  * - get/list read Workflows by their labels; another tenant's Workflow is not found.
  * - services: deployed releases live in the tenant namespace and are managed with helm there;
  *   this executor does not track them. getService is NotFoundError, listServices is empty,
@@ -24,18 +29,19 @@ import { createInterface } from 'node:readline';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { Config, Kind } from '../../config/schema.js';
 import { KINDS } from '../../config/schema.js';
 import { TERMINAL, type BuildRecord, type BuildSpec, type BuildStatus, type SourceInfo } from '../../domain/build.js';
 import { checkServiceName, qualifiedName, suggestName } from '../../domain/names.js';
 import type { StepRecord } from '../../domain/progress.js';
-import { ConflictError, InputError, NotFoundError, type Issue } from '../../errors.js';
+import { ConflictError, InputError, NotFoundError, UpstreamError, type Issue } from '../../errors.js';
 import { selectProvider } from '../../providers/index.js';
 import { stageProject } from '../../providers/project.js';
 import { registryClientFor, type RegistryClient } from '../../registry/client.js';
 import { MEDIA_TYPES } from '../../registry/types.js';
-import { LABELS, type BuildSubmission } from '../../render/workflow.js';
+import { CONCURRENCY_CONFIGMAP } from '../../render/settings.js';
+import { LABELS, isTenantName, type BuildSubmission } from '../../render/workflow.js';
 import type { ScanSummary } from '../../scan/step.js';
 import { packProject, readProjectConfig } from '../../steps/project.js';
 import { parseChartRef } from '../../steps/publish.js';
@@ -44,6 +50,7 @@ import type { BuildFilter, Executor, ServiceConfig, ServiceRecord, Submission } 
 import { checkGitUrl } from '../local/executor.js';
 import { resolveTag } from '../local/registry-probe.js';
 import { ArgoExecutor, RETRY_OF_LABEL, kubeError } from './executor.js';
+import { ensureConfigMapKeys } from './install.js';
 import { PIPELINE_STEPS, viewOf, type ArgoWorkflow, type BuildView, type PipelineStep } from './status.js';
 
 /** The tag every catalog base image's newest build carries, for the argo executor. */
@@ -65,6 +72,9 @@ export interface ArgoBuildExecutorOptions {
   tenantNamespace?: string;
   argo?: ArgoExecutor;
   registry?: RegistryClient;
+  core?: CoreV1Api;
+  /** The semaphore ConfigMap of the installed templates; default `svcbuild-concurrency`. */
+  concurrencyConfigMap?: string;
 }
 
 /** Pure: the tenant namespace of a template such as `tenant-{tenant}`. */
@@ -79,7 +89,9 @@ export class ArgoBuildExecutor implements Executor {
   private readonly namespace: string;
   private readonly tenantNamespace: string;
   private readonly custom: CustomObjectsApi;
+  private readonly core: CoreV1Api;
   private readonly registry: RegistryClient;
+  private readonly concurrencyConfigMap: string;
 
   constructor(opts: ArgoBuildExecutorOptions) {
     this.config = opts.config;
@@ -87,6 +99,8 @@ export class ArgoBuildExecutor implements Executor {
     this.tenantNamespace = opts.tenantNamespace ?? opts.config.executor.tenantNamespace;
     this.argo = opts.argo ?? new ArgoExecutor({ kubeConfig: opts.kubeConfig, namespace: this.namespace });
     this.custom = opts.kubeConfig.makeApiClient(CustomObjectsApi);
+    this.core = opts.core ?? opts.kubeConfig.makeApiClient(CoreV1Api);
+    this.concurrencyConfigMap = opts.concurrencyConfigMap ?? CONCURRENCY_CONFIGMAP;
     this.registry = opts.registry ?? registryClientFor(opts.config.registry);
   }
 
@@ -125,6 +139,7 @@ export class ArgoBuildExecutor implements Executor {
       const g = s.source.git;
       source = { type: 'git', url: g.url, ref: g.ref, subdirectory: g.subdirectory };
     }
+    await this.ensureConcurrencyKey(submission.tenant);
     const res = await this.argo.submit(submission);
     let wf = res.workflow;
     if (res.created)
@@ -220,6 +235,20 @@ export class ArgoBuildExecutor implements Executor {
       chartValues: this.chartValues(s.spec, {}),
       ...(s.idempotencyKey !== undefined ? { idempotencyKey: s.idempotencyKey } : {}),
     };
+  }
+
+  /** Adds the tenant's semaphore key if missing; a 403 leaves it to the operator. */
+  private async ensureConcurrencyKey(tenant: string): Promise<void> {
+    // An invalid tenant is refused by renderWorkflow, with the reason.
+    if (!isTenantName(tenant)) return;
+    try {
+      await ensureConfigMapKeys(this.core, this.namespace, this.concurrencyConfigMap, {
+        [tenant]: String(this.config.executor.tenantConcurrency),
+      });
+    } catch (e) {
+      if (e instanceof UpstreamError && e.upstreamStatus === 403) return;
+      throw e;
+    }
   }
 
   private checkBase(baseName: string, kind: Kind): Issue[] {

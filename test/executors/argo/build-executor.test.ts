@@ -35,6 +35,7 @@ describe('ArgoBuildExecutor on a real kube-apiserver and registry', () => {
   let reg: TestRegistry;
   let kc: KubeConfig;
   let custom: CustomObjectsApi;
+  let core: CoreV1Api;
   let config: Config;
   let executor: ArgoBuildExecutor;
   let client: RegistryClient;
@@ -92,7 +93,7 @@ describe('ArgoBuildExecutor on a real kube-apiserver and registry', () => {
     [kube, reg] = await Promise.all([startKube(), startRegistry()]);
     kc = new KubeConfig();
     kc.loadFromFile(kube.kubeconfig);
-    const core = kc.makeApiClient(CoreV1Api);
+    core = kc.makeApiClient(CoreV1Api);
     for (const name of [NS, 'tenant-acme']) await core.createNamespace({ body: { metadata: { name } } });
     custom = kc.makeApiClient(CustomObjectsApi);
     config = parseConfig({ registry: { host: reg.host }, executor: { kind: 'argo', buildNamespace: NS } });
@@ -106,7 +107,12 @@ describe('ArgoBuildExecutor on a real kube-apiserver and registry', () => {
   });
 
   it('GIVEN config WHEN executor.kind is argo THEN createExecutor builds the argo executor; a template without {tenant} is refused', () => {
-    expect(parseConfig({}).executor).toEqual({ kind: 'local', buildNamespace: 'svcbuild-builds', tenantNamespace: 'tenant-{tenant}' });
+    expect(parseConfig({}).executor).toEqual({
+      kind: 'local',
+      buildNamespace: 'svcbuild-builds',
+      tenantNamespace: 'tenant-{tenant}',
+      tenantConcurrency: 2,
+    });
     const kubeconfig = kube.kubeconfig;
     const made = createExecutor(parseConfig({ executor: { kind: 'argo', kubeconfig } }), '/nonexistent');
     expect(made).toBeInstanceOf(ArgoBuildExecutor);
@@ -205,6 +211,8 @@ describe('ArgoBuildExecutor on a real kube-apiserver and registry', () => {
         'svcbuild.io/kind': 'service-build',
       });
       expect(wf.spec.workflowTemplateRef).toEqual({ name: 'svcbuild-build' });
+      // THEN the tenant's semaphore key was added first (the ConfigMap did not exist)
+      expect((await core.readNamespacedConfigMap({ name: 'svcbuild-concurrency', namespace: NS })).data).toEqual({ acme: '2' });
       // THEN the source artifact is in the registry, one tar.gz layer
       const manifest = await client.getManifest('svcbuild/acme-orders', digest!);
       expect((manifest.json as any).artifactType).toBe('application/vnd.svcbuild.source.v1');
@@ -230,6 +238,19 @@ describe('ArgoBuildExecutor on a real kube-apiserver and registry', () => {
         'publish:pending',
         'deploy:pending',
       ]);
+    });
+
+    it('GIVEN an operator value for one tenant WHEN another tenant submits THEN its key is added and the value kept', async () => {
+      await core.patchNamespacedConfigMap(
+        { name: 'svcbuild-concurrency', namespace: NS, body: { data: { acme: '4' } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      const other = new ArgoBuildExecutor({
+        config: parseConfig({ registry: { host: reg.host }, executor: { kind: 'argo', buildNamespace: NS, tenantConcurrency: 3 } }),
+        kubeConfig: kc,
+      });
+      expect((await other.submit(await archive('beta'))).created).toBe(true);
+      expect((await core.readNamespacedConfigMap({ name: 'svcbuild-concurrency', namespace: NS })).data).toEqual({ acme: '4', beta: '3' });
     });
 
     it('GIVEN the same Idempotency-Key WHEN submitted twice THEN one Workflow', async () => {
