@@ -108,6 +108,9 @@ executor:
   kubeconfig: "$RUN/admin.kubeconfig"
   buildNamespace: "$NS"
   tenantNamespace: "tenant-{tenant}"
+  # The bed's controller has no artifact repository to archive step logs to.
+  templates:
+    archiveLogs: false
 stateDir: "$PIPE/state"
 EOF
   log "building and pushing the step and Kaniko images"

@@ -136,6 +136,12 @@ const ExecutorSchema = z
       .regex(DNS_LABEL_RE, 'a namespace name (lower-case DNS label)')
       .default('svcbuild-builds')
       .describe('argo: namespace of the svcbuild WorkflowTemplates, where build Workflows run'),
+    templates: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe(
+        'argo: WorkflowTemplate settings over the defaults (src/render/settings.ts), e.g. { archiveLogs: false } where the controller has no artifact repository; checked when rendered',
+      ),
     tenantNamespace: z
       .string()
       .default('tenant-{tenant}')

@@ -167,17 +167,21 @@ export function parseRenderSettings(raw: unknown): RenderSettings {
  */
 export function settingsFromConfig(config: Config, overrides: SettingsOverrides = {}, version = '0.1.0'): RenderSettings {
   const prefix = `${config.registry.host}/${config.registry.namespace}`;
-  const stepImage = overrides.stepImage ?? `${prefix}/svcbuild:${version}`;
+  // The installation's own template settings (config executor.templates), then the caller's.
+  const fromConfig = (config.executor.templates ?? {}) as SettingsOverrides;
+  const stepImage = overrides.stepImage ?? fromConfig.stepImage ?? `${prefix}/svcbuild:${version}`;
   return parseRenderSettings({
     kinds: config.enabledKinds,
     registryHost: config.registry.host,
     registryNamespace: config.registry.namespace,
     registryPlainHttp: config.registry.plainHttp,
+    ...fromConfig,
     ...overrides,
     stepImage,
     builder: {
       kanikoImage: `${prefix}/kaniko-executor:${KANIKO_FORK.version}`,
       buildahImage: stepImage,
+      ...fromConfig.builder,
       ...overrides.builder,
     },
   });

@@ -329,4 +329,32 @@ describe('renderWorkflowTemplates', () => {
       'svcbuild-build',
     ]);
   });
+
+  it('GIVEN executor.templates in the config WHEN settings are derived THEN they apply under the caller overrides, and a bad one is named', () => {
+    // GIVEN an installation without an artifact repository and its own step deadline
+    const config = parseConfig({
+      executor: { kind: 'argo', templates: { archiveLogs: false, builder: { cacheRepo: '127.0.0.1:5000/svcbuild/cache' } } },
+    });
+    // WHEN its settings are derived, with a caller override of the step image
+    const s = settingsFromConfig(config, { stepImage: 'reg.example/svcbuild@sha256:' + 'a'.repeat(64) });
+    // THEN the config's values are there, beside the derived and the overridden ones
+    expect([s.archiveLogs, s.builder.cacheRepo, s.builder.kanikoImage, s.stepImage]).toEqual([
+      false,
+      '127.0.0.1:5000/svcbuild/cache',
+      '127.0.0.1:5000/svcbuild/kaniko-executor:v1.25.5',
+      'reg.example/svcbuild@sha256:' + 'a'.repeat(64),
+    ]);
+    const [, build] = renderWorkflowTemplates(s);
+    expect((build!.spec as { archiveLogs?: boolean }).archiveLogs).toBe(false);
+    // AND a wrong type is refused with its settings path
+    const bad = parseConfig({ executor: { kind: 'argo', templates: { archiveLogs: 'no' } } });
+    let err: unknown;
+    try {
+      settingsFromConfig(bad);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(InputError);
+    expect((err as InputError).issues.map((i) => i.path)).toEqual(['settings.archiveLogs']);
+  });
 });

@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import type { CliContext } from '../context.js';
 import { terminalReporter } from '../progress.js';
 import { createLocalBuilder } from '../../executors/local/index.js';
+import { TOOL_IMAGES } from '../../executors/local/base-images.js';
 import type { StepRecord } from '../../domain/progress.js';
 import { BASE_CURRENT_TAG } from '../../executors/argo/build-executor.js';
 import { registryClientFor } from '../../registry/client.js';
@@ -11,7 +12,8 @@ const HELP = `usage: svcbuild base list
        svcbuild base build [NAME...] [--json]
 
 list   the base image catalog
-build  builds and pushes the named base images (default: all) unless an image with the same
+build  builds and pushes the named base images (default: all, and svcbuild's tool images
+       such as the chart's overlay fetcher) unless an image with the same
        inputs is already in the registry, and tags each \`current\` (the tag the argo
        executor resolves base images by); prints each by digest
 `;
@@ -38,8 +40,10 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
     const builder = createLocalBuilder(config, terminalReporter(ctx.stderr, Boolean(values.verbose)), ctx.home);
     const steps: StepRecord[] = [];
     const out = [];
-    for (const name of names.length ? names : Object.keys(config.baseImages)) {
-      builder.bases.spec(name);
+    // Default: the catalog and svcbuild's own tool images (the in-cluster publish step finds
+    // the fetcher in the registry: a step pod cannot build it).
+    for (const name of names.length ? names : [...Object.keys(config.baseImages), ...Object.keys(TOOL_IMAGES)]) {
+      if (!(name in TOOL_IMAGES)) builder.bases.spec(name);
       const img = await builder.bases.ensure(name, terminalReporter(ctx.stderr, Boolean(values.verbose)), steps);
       // The argo executor resolves `<repository>:current`: the newest build of each image.
       await registryClientFor(config.registry).tagManifest(

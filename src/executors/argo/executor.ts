@@ -163,6 +163,9 @@ export class ArgoExecutor {
           if ('end' in item) break;
           if ('error' in item) {
             if (signal?.aborted) return;
+            // The client ends a watch that saw no event for its request timeout (30 s): resume
+            // it from the last resourceVersion, like a watch the server closed.
+            if ((item.error as { name?: string } | undefined)?.name === 'TimeoutError') break;
             throw kubeError(item.error, `watch Workflow ${this.namespace}/${name}`);
           }
           if (item.type === 'ERROR') {
@@ -209,17 +212,41 @@ export class ArgoExecutor {
     }
   }
 
-  /** Streams a step's log as it is written (follow), e.g. into a response. */
+  /**
+   * Streams a step's log as it is written (follow), e.g. into a response. A step whose pod is
+   * still being created (image pull, init containers) is waited for: the log is read once its
+   * main container runs or has ended; a step that ends without it ever starting has no log.
+   */
   async followLogs(name: string, step: PipelineStep, out: NodeJS.WritableStream, signal?: AbortSignal): Promise<void> {
     const { Log } = await import('@kubernetes/client-node');
     const wf = await this.get(name);
     const attempt = stepAttempts(wf, step).at(-1);
     if (!attempt) return;
+    const pod = podNameOf(wf, attempt);
+    if (!(await this.waitForContainer(name, step, pod, signal))) return;
     const through = new PassThrough();
     through.pipe(out);
-    const controller = await new Log(this.kc).log(this.namespace, podNameOf(wf, attempt), 'main', through, { follow: true });
+    const controller = await new Log(this.kc).log(this.namespace, pod, 'main', through, { follow: true });
     signal?.addEventListener('abort', () => controller.abort(), { once: true });
     await new Promise<void>((resolve) => through.on('finish', resolve).on('close', resolve));
+  }
+
+  /** Polls until the pod's main container has started (true), or the step or build ended without it. */
+  private async waitForContainer(name: string, step: PipelineStep, pod: string, signal?: AbortSignal): Promise<boolean> {
+    for (;;) {
+      if (signal?.aborted) return false;
+      try {
+        const p = await this.core.readNamespacedPod({ name: pod, namespace: this.namespace });
+        const main = p.status?.containerStatuses?.find((c) => c.name === 'main');
+        if (main?.state?.running || main?.state?.terminated || main?.lastState?.terminated) return true;
+      } catch (err) {
+        if (!(err instanceof ApiException && err.code === 404)) throw kubeError(err, `pod ${this.namespace}/${pod}`);
+      }
+      const view = viewOf(await this.get(name));
+      const s = view.steps.find((x) => x.step === step);
+      if (view.done || (s && s.status !== 'running' && s.status !== 'pending')) return false;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   }
 
   /**
