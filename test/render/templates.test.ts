@@ -357,4 +357,27 @@ describe('renderWorkflowTemplates', () => {
     expect(err).toBeInstanceOf(InputError);
     expect((err as InputError).issues.map((i) => i.path)).toEqual(['settings.archiveLogs']);
   });
+
+  it('GIVEN the rendered build pipeline WHEN each svcbuild step container\'s arguments are parsed by the CLI THEN every flag is one it accepts', async () => {
+    // GIVEN every container of svcbuild-build (both builders) that runs `svcbuild <step>`
+    const { cli } = await import('../../src/cli/main.js');
+    const { Writable } = await import('node:stream');
+    for (const engine of ['kaniko', 'buildah'] as const) {
+      const [, svc] = renderWorkflowTemplates({ ...SETTINGS, builder: { ...SETTINGS.builder, engine } });
+      for (const [where, c] of stepContainersOf(svc!)) {
+        // WHEN its exact arguments go to the CLI with --help (flags are parsed, nothing runs)
+        let err = '';
+        const sink = new Writable({ write: (_c, _e, cb) => cb() });
+        const errSink = new Writable({
+          write: (chunk: Buffer, _e, cb) => {
+            err += chunk.toString();
+            cb();
+          },
+        });
+        const code = await cli([...(c.args as string[]), '--help'], { stdout: sink, stderr: errSink });
+        // THEN the command exists and accepts every flag
+        expect({ where, code, err }).toEqual({ where, code: 0, err: '' });
+      }
+    }
+  });
 });
