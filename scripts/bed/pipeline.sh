@@ -108,9 +108,13 @@ executor:
   kubeconfig: "$RUN/admin.kubeconfig"
   buildNamespace: "$NS"
   tenantNamespace: "tenant-{tenant}"
-  # The bed's controller has no artifact repository to archive step logs to.
   templates:
+    # The bed's controller has no artifact repository to archive step logs to.
     archiveLogs: false
+    # Kaniko caches RUN layers (the dependency install) in the registry: a source-only
+    # change rebuilds only the last COPY.
+    builder:
+      cacheRepo: "$host/svcbuild/kaniko-cache"
 stateDir: "$PIPE/state"
 EOF
   log "building and pushing the step and Kaniko images"

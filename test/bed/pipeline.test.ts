@@ -59,9 +59,10 @@ interface Workflow {
 interface Build {
   id: string;
   status: string;
-  /** The service name the user gave (or the project's); `service` is tenant-qualified. */
-  name: string;
+  /** The service name the user gave (or the project's). */
   service: string;
+  /** `<tenant>-<service>`: the image repository's last part and the release name. */
+  qualifiedService: string;
   error?: { message: string };
   steps?: { name: string; status: string }[];
 }
@@ -175,10 +176,10 @@ describe('test bed level 3: the example projects through the API, built, scanned
       'final-status': 'Succeeded',
     });
     // AND the Workflow carries what an operator looks for: title, labels, outputs
-    expect(wf.metadata.annotations?.['workflows.argoproj.io/title']).toBe(`build ${TENANT}/${build.name}`);
+    expect(wf.metadata.annotations?.['workflows.argoproj.io/title']).toBe(`build ${TENANT}/${build.service}`);
     expect(wf.metadata.labels).toMatchObject({
       'svcbuild.io/tenant': TENANT,
-      'svcbuild.io/service': build.name,
+      'svcbuild.io/service': build.service,
       'svcbuild.io/language': 'python',
     });
     const imageDigest = output(wf, 'image-digest');
@@ -189,20 +190,20 @@ describe('test bed level 3: the example projects through the API, built, scanned
       skipped: `skipped: no vulnerability DB at ${config.registry.host}/trivy-db:2 (mirror one there, or set scan.enabled: false)`,
     });
 
-    // AND the image Kaniko pushed is in the registry, promoted, and the build tag is gone
+    // AND the image Kaniko pushed is in the registry, promoted (release-<id>), the build tag gone
     const client = registryClientFor(config.registry);
-    const repo = `${config.registry.namespace}/${TENANT}-${build.name}`;
+    const repo = `${config.registry.namespace}/${build.qualifiedService}`;
     const tags = await client.listTags(repo);
-    expect(tags).toContain('latest');
+    expect(tags).toContain(`release-${build.id}`);
     expect(tags).not.toContain(`build-${build.id}`);
-    expect((await client.getManifest(repo, 'latest')).digest).toBe(imageDigest);
+    expect((await client.getManifest(repo, `release-${build.id}`)).digest).toBe(imageDigest);
 
     // AND the deployed service answers HTTP 200 through its Service, running that image
     const { apps } = clients();
     const deps = await apps.listNamespacedDeployment({ namespace: TENANT_NS });
-    const dep = deps.items.find((d) => d.metadata?.name?.includes(build.name));
+    const dep = deps.items.find((d) => d.metadata?.name?.includes(build.service));
     expect(dep?.spec?.template.spec?.containers.map((c) => c.image)).toContain(`${config.registry.host}/${repo}@${imageDigest}`);
-    const r = await serviceAnswers(build.name, `/${build.name}/`);
+    const r = await serviceAnswers(build.service, `/${build.service}/`);
     expect(r.status, r.body).toBe(200);
   });
 
@@ -222,7 +223,7 @@ describe('test bed level 3: the example projects through the API, built, scanned
     const summary = JSON.parse(output(wf, 'scan-summary') ?? '{}') as Record<string, unknown>;
     expect(JSON.stringify(summary)).toContain('CVE-2099-3001');
     expect(wf.metadata.labels?.['svcbuild.io/language']).toBe('node');
-    const r = await serviceAnswers(build.name, `/${build.name}/`);
+    const r = await serviceAnswers(build.service, `/${build.service}/`);
     expect(r.status, r.body).toBe(200);
   });
 
@@ -245,7 +246,7 @@ describe('test bed level 3: the example projects through the API, built, scanned
     expect(log).toContain('CVE-2099-2001');
     // AND the unpromoted image is deleted by the exit handler
     const client = registryClientFor(config.registry);
-    const tags = await client.listTags(`${config.registry.namespace}/${TENANT}-${build.name}`);
+    const tags = await client.listTags(`${config.registry.namespace}/${build.qualifiedService}`);
     expect(tags).not.toContain(`build-${build.id}`);
   });
 });

@@ -100,7 +100,13 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
       ctx.stderr.write(`${data}\n`);
     }
   }
-  const final: any = await (await call(`${server}/v1/builds/${build.id}`, { headers })).json();
+  // The log stream ends with the last step's log; the build ends after its exit handler (the
+  // in-cluster final report and cleanup), so wait for a final status.
+  let final: any = await (await call(`${server}/v1/builds/${build.id}`, { headers })).json();
+  while (!['succeeded', 'failed', 'cancelled'].includes(final.status)) {
+    await new Promise((r) => setTimeout(r, 1000));
+    final = await (await call(`${server}/v1/builds/${build.id}`, { headers })).json();
+  }
   if (values.json) ctx.stdout.write(JSON.stringify(final, null, 2) + '\n');
   else {
     for (const s of final.steps)
