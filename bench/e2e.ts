@@ -23,7 +23,15 @@ import { TokenStore } from '../src/api/tokens.js';
 import { loadConfig } from '../src/config/load.js';
 import { startServer, type Running } from '../src/server.js';
 import { run } from '../src/util/exec.js';
-import { BED_GATEWAY, startArgo, startCluster, startPipeline, type TestArgo, type TestCluster, type TestPipeline } from '../test/helpers/kube.js';
+import {
+  BED_GATEWAY,
+  startArgo,
+  startCluster,
+  startPipeline,
+  type TestArgo,
+  type TestCluster,
+  type TestPipeline,
+} from '../test/helpers/kube.js';
 import { freePort, startRegistry } from '../test/helpers/registry.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -75,10 +83,22 @@ try {
 
   const buildAndServe = async (label: string) => {
     const t1 = performance.now();
-    const r = await run(process.execPath, [CLI, 'submit', src, '--server', `http://127.0.0.1:${server!.port}`, '--token', token, '--watch', '--json']);
+    const r = await run(process.execPath, [
+      CLI,
+      'submit',
+      src,
+      '--server',
+      `http://127.0.0.1:${server!.port}`,
+      '--token',
+      token,
+      '--watch',
+      '--json',
+    ]);
     if (r.code !== 0) throw new Error(`${label}: the build failed:\n${r.output}`);
     const built = seconds(t1);
-    const svc = (await core.listNamespacedService({ namespace: `tenant-${TENANT}` })).items.find((s) => s.metadata?.name?.includes('node-hello'));
+    const svc = (await core.listNamespacedService({ namespace: `tenant-${TENANT}` })).items.find((s) =>
+      s.metadata?.name?.includes('node-hello'),
+    );
     if (!svc) throw new Error(`${label}: no Service in tenant-${TENANT}`);
     const url = `http://${svc.spec!.clusterIP}:${svc.spec!.ports![0]!.port}/node-hello/`;
     while ((await get(url)) !== 200) await new Promise((res) => setTimeout(res, 200));

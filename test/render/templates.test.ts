@@ -358,7 +358,7 @@ describe('renderWorkflowTemplates', () => {
     expect((err as InputError).issues.map((i) => i.path)).toEqual(['settings.archiveLogs']);
   });
 
-  it('GIVEN the rendered build pipeline WHEN each svcbuild step container\'s arguments are parsed by the CLI THEN every flag is one it accepts', async () => {
+  it("GIVEN the rendered build pipeline WHEN each svcbuild step container's arguments are parsed by the CLI THEN every flag is one it accepts", async () => {
     // GIVEN every container of svcbuild-build (both builders) that runs `svcbuild <step>`
     const { cli } = await import('../../src/cli/main.js');
     const { Writable } = await import('node:stream');
