@@ -37,7 +37,13 @@ import { freePort } from '../helpers/registry.js';
 
 const registry = inject('registryHost');
 const ARGO = { group: 'argoproj.io', version: 'v1alpha1' };
-const TENANT = 'acme';
+/**
+ * The run dir of a bed `npm run bed:up` started, to run on instead of a private bed
+ * (scripts/bed/e2e.sh, i.e. `npm run test:e2e`, sets it when that bed runs); its tenant is
+ * `demo` unless SVCBUILD_E2E_TENANT says otherwise.
+ */
+const REUSE = process.env.SVCBUILD_E2E_BED_RUN;
+const TENANT = REUSE ? (process.env.SVCBUILD_E2E_TENANT ?? 'demo') : 'acme';
 const TENANT_NS = `tenant-${TENANT}`;
 
 interface WorkflowNode {
@@ -81,21 +87,31 @@ function httpGet(url: string): Promise<{ status: number; body: string }> {
 }
 
 describe('test bed level 3: the example projects through the API, built, scanned and deployed in the cluster', () => {
-  let cluster: TestCluster;
-  let argo: TestArgo;
-  let pipeline: TestPipeline;
+  let cluster: TestCluster | undefined;
+  let argo: TestArgo | undefined;
+  let pipeline: TestPipeline | undefined;
+  let kubeconfig: string;
   let config: Config;
   let server: Running;
   let api: string;
   let token: string;
   let dbDir: string | undefined;
+  let db: { repo: string; digest: string } | undefined;
 
   beforeAll(async () => {
-    const podRegistry = `${BED_GATEWAY}:${await freePort()}`;
-    cluster = await startCluster({ registry, pipelineRegistry: podRegistry });
-    argo = await startArgo(cluster, { registry });
-    pipeline = await startPipeline(cluster, { registry: podRegistry, tenants: [TENANT] });
-    config = await loadConfig({ cwd: ROOT, home: ROOT, env: { SVCBUILD_CONFIG: pipeline.configFile } });
+    let configFile: string;
+    if (REUSE) {
+      kubeconfig = join(REUSE, 'admin.kubeconfig');
+      configFile = join(REUSE, 'pipeline', 'svcbuild.yaml');
+    } else {
+      const podRegistry = `${BED_GATEWAY}:${await freePort()}`;
+      cluster = await startCluster({ registry, pipelineRegistry: podRegistry });
+      argo = await startArgo(cluster, { registry });
+      pipeline = await startPipeline(cluster, { registry: podRegistry, tenants: [TENANT] });
+      kubeconfig = cluster.kubeconfig;
+      configFile = pipeline.configFile;
+    }
+    config = await loadConfig({ cwd: ROOT, home: ROOT, env: { SVCBUILD_CONFIG: configFile } });
     server = await startServer(config, ROOT, { port: 0 });
     api = `http://127.0.0.1:${server.port}`;
     token = await new TokenStore(join(config.stateDir, 'tokens.json')).create(TENANT);
@@ -103,6 +119,8 @@ describe('test bed level 3: the example projects through the API, built, scanned
 
   afterAll(async () => {
     await server?.close();
+    // A reused bed gets its registry back without the fixture DB.
+    if (REUSE && db) await registryClientFor(config.registry).deleteManifest(db.repo, db.digest);
     await pipeline?.stop();
     await argo?.stop();
     await cluster?.stop();
@@ -111,7 +129,7 @@ describe('test bed level 3: the example projects through the API, built, scanned
 
   function clients(): { core: CoreV1Api; apps: AppsV1Api; custom: CustomObjectsApi } {
     const kc = new KubeConfig();
-    kc.loadFromFile(cluster.kubeconfig);
+    kc.loadFromFile(kubeconfig);
     return { core: kc.makeApiClient(CoreV1Api), apps: kc.makeApiClient(AppsV1Api), custom: kc.makeApiClient(CustomObjectsApi) };
   }
 
@@ -124,7 +142,7 @@ describe('test bed level 3: the example projects through the API, built, scanned
   async function workflow(id: string): Promise<Workflow> {
     return (await clients().custom.getNamespacedCustomObject({
       ...ARGO,
-      namespace: pipeline.buildNamespace,
+      namespace: config.executor.buildNamespace,
       plural: 'workflows',
       name: id,
     })) as Workflow;
@@ -213,7 +231,8 @@ describe('test bed level 3: the example projects through the API, built, scanned
   it('scans node-hello with the Trivy DB from the registry: a MEDIUM finding passes the HIGH gate and the service answers', { timeout: 1_200_000 }, async () => {
     // GIVEN the fixture vulnerability DB mirrored into the pipeline's registry
     dbDir = await mkdtemp(join(tmpdir(), 'svcbuild-bed-db-'));
-    await pushTrivyDb(registryClientFor(config.registry), 'trivy-db', await readFile(await buildFixtureDb(dbDir)), '2');
+    const pushed = await pushTrivyDb(registryClientFor(config.registry), 'trivy-db', await readFile(await buildFixtureDb(dbDir)), '2');
+    db = { repo: 'trivy-db', digest: pushed.digest };
 
     // WHEN examples/node-hello is submitted
     const { code, build, output: log } = await submit('node-hello');
