@@ -52,6 +52,8 @@ function get(url: string): Promise<number> {
 
 const seconds = (t0: number) => (performance.now() - t0) / 1000;
 const rows: Array<[string, number]> = [];
+/** Per build, the seconds of each pipeline step as the API reports them. */
+const stepRows: Array<[string, Record<string, number | null>]> = [];
 const registry = await startRegistry();
 const work = await mkdtemp(join(tmpdir(), 'svcbuild-bench-e2e-'));
 let cluster: TestCluster | undefined;
@@ -73,7 +75,7 @@ try {
   rows.unshift(['bed setup (cold start)', seconds(t0)]);
 
   const config = await loadConfig({ cwd: ROOT, home: ROOT, env: { SVCBUILD_CONFIG: pipeline.configFile } });
-  server = await startServer(config, ROOT, { port: 0 });
+  server = await startServer(config, ROOT, { port: 0, log: () => undefined });
   const token = await new TokenStore(join(config.stateDir, 'tokens.json')).create(TENANT);
   const kc = new KubeConfig();
   kc.loadFromFile(cluster.kubeconfig);
@@ -96,6 +98,8 @@ try {
     ]);
     if (r.code !== 0) throw new Error(`${label}: the build failed:\n${r.output}`);
     const built = seconds(t1);
+    const final = JSON.parse(r.stdout.slice(r.stdout.indexOf('{'))) as { steps: { name: string; seconds: number | null }[] };
+    stepRows.push([label, Object.fromEntries(final.steps.map((st) => [st.name, st.seconds]))]);
     const svc = (await core.listNamespacedService({ namespace: `tenant-${TENANT}` })).items.find((s) =>
       s.metadata?.name?.includes('node-hello'),
     );
@@ -118,6 +122,13 @@ try {
 }
 console.log('\nbench/e2e (single run; seconds)');
 for (const [k, v] of rows) console.log(`${k.padEnd(42)} ${v.toFixed(1).padStart(7)}`);
+if (stepRows.length) {
+  const names = Object.keys(stepRows[0]![1]);
+  console.log(`\nper step (seconds)   ${names.map((n) => n.padStart(8)).join('')}`);
+  for (const [label, st] of stepRows) {
+    console.log(`${label.slice(0, 20).padEnd(20)} ${names.map((n) => String(st[n] ?? '-').padStart(8)).join('')}`);
+  }
+}
 const first = rows.find(([k]) => k.startsWith('first build'))?.[1];
 const warm = rows.find(([k]) => k.startsWith('warm rebuild'))?.[1];
 if (first && warm) console.log(`warm rebuild vs first build: ${(first / warm).toFixed(2)}x faster`);
