@@ -49,6 +49,10 @@ describe.skipIf(!existsSync(KUBE_HELPER))('argo executor on a real kube-apiserve
     await kube?.stop();
   });
 
+  /** A WorkflowTemplate as the apiserver stored it. */
+  const installedTemplate = async (name: string): Promise<any> =>
+    custom.getNamespacedCustomObject({ group: 'argoproj.io', version: 'v1alpha1', namespace: NS, plural: 'workflowtemplates', name });
+
   it('GIVEN the rendered templates and chart RBAC WHEN installed twice THEN the apiserver accepts them', async () => {
     const objects = [
       ...(await renderRbac({ namespace: NS, tenantNamespaces: ['tenant-acme'], chartDir: join(ROOT, 'charts', 'svcbuild') })),
@@ -58,13 +62,7 @@ describe.skipIf(!existsSync(KUBE_HELPER))('argo executor on a real kube-apiserve
     expect(first).toContain('WorkflowTemplate/svcbuild-build');
     expect(first).toContain('RoleBinding/svcbuild-api');
     expect(await applyObjects(kc, objects, NS)).toEqual(first);
-    const t = (await custom.getNamespacedCustomObject({
-      group: 'argoproj.io',
-      version: 'v1alpha1',
-      namespace: NS,
-      plural: 'workflowtemplates',
-      name: 'svcbuild-build',
-    })) as any;
+    const t = await installedTemplate('svcbuild-build');
     expect(t.spec.synchronization.semaphores[0].configMapKeyRef.key).toBe('{{workflow.parameters.tenant}}');
   });
 
@@ -97,18 +95,13 @@ describe.skipIf(!existsSync(KUBE_HELPER))('argo executor on a real kube-apiserve
     const roles = await kc.makeApiClient(RbacAuthorizationV1Api).listNamespacedRole({ namespace: 'tenant-acme' });
     expect(roles.items.map((r) => r.metadata?.name)).toEqual(['svcbuild-deploy']);
     // AND the installed templates hand the steps the registry and mount the bundle in the builder
-    const t = (await custom.getNamespacedCustomObject({
-      group: 'argoproj.io',
-      version: 'v1alpha1',
-      namespace: NS,
-      plural: 'workflowtemplates',
-      name: 'svcbuild-build',
-    })) as any;
+    const t = await installedTemplate('svcbuild-build');
     const step = (name: string) => t.spec.templates.find((x: { name: string }) => x.name === name);
     expect(step('source').container.env).toEqual([
       { name: 'SVCBUILD_REGISTRY', value: '10.244.0.1:5000' },
       { name: 'SVCBUILD_REGISTRY_NAMESPACE', value: 'svcbuild' },
       { name: 'SVCBUILD_REGISTRY_PLAIN_HTTP', value: 'true' },
+      { name: 'SVCBUILD_STATE_DIR', value: '/tmp/svcbuild-state' },
     ]);
     expect(step('build').container.volumeMounts).toContainEqual({
       name: 'ca-bundle',
@@ -133,13 +126,7 @@ describe.skipIf(!existsSync(KUBE_HELPER))('argo executor on a real kube-apiserve
     expect(again.stdout).toContain('applied ConfigMap/svcbuild-concurrency (added beta=3; kept acme, base-images)\n');
     expect(await concurrency()).toEqual({ acme: '5', 'base-images': '1', beta: '3' });
     // AND without --ca-bundle the builder mounts nothing
-    const plain = (await custom.getNamespacedCustomObject({
-      group: 'argoproj.io',
-      version: 'v1alpha1',
-      namespace: NS,
-      plural: 'workflowtemplates',
-      name: 'svcbuild-build',
-    })) as any;
+    const plain = await installedTemplate('svcbuild-build');
     expect(JSON.stringify(plain.spec)).not.toContain('ca-bundle');
 
     // GIVEN bad flags THEN one InputError names each flag and its fix, and nothing is applied
