@@ -271,9 +271,11 @@ describe.skipIf(!HAVE_TRIVY)(`scan step with trivy (${HAVE_TRIVY ? TRIVY : 'not 
       const out: string[] = [];
       const sink = (buf: string[]) =>
         ({ write: (c: string | Uint8Array) => (buf.push(String(c)), true) }) as unknown as NodeJS.WritableStream;
+      // (scan.enabled auto: the step scans when its DB is in the registry, here the fixture's)
+      await writeFile(join(work, 'scan-step.yaml'), `scan:\n  dbRepository: ${dbRepository}\n`);
       const config = await loadConfig({
         cwd: ROOT,
-        env: { SVCBUILD_REGISTRY: registry, SVCBUILD_STATE_DIR: join(work, 'state') },
+        env: { SVCBUILD_REGISTRY: registry, SVCBUILD_STATE_DIR: join(work, 'state'), SVCBUILD_CONFIG: join(work, 'scan-step.yaml') },
         home: ROOT,
       });
       const ctx = { config: async () => config, stdout: sink(out), stderr: sink([]), home: ROOT };
@@ -291,6 +293,19 @@ describe.skipIf(!HAVE_TRIVY)(`scan step with trivy (${HAVE_TRIVY ? TRIVY : 'not 
       expect(JSON.parse(out.join(''))).toEqual(summary);
       // AND at CRITICAL it passes (exit 0)
       expect(await scanCommand(['--image', built.image, '--base', built.base, '--threshold', 'CRITICAL'], ctx)).toBe(0);
+      // AND with no DB in the registry (scan.enabled auto) it reports itself skipped, exit 0
+      const noDb = await loadConfig({
+        cwd: ROOT,
+        env: { SVCBUILD_REGISTRY: registry, SVCBUILD_STATE_DIR: join(work, 'state') },
+        home: ROOT,
+      });
+      const skippedOut: string[] = [];
+      const skipCtx = { config: async () => noDb, stdout: sink(skippedOut), stderr: sink([]), home: ROOT };
+      const skipDir = join(work, 'outputs-skipped');
+      expect(await scanCommand(['--image', built.image, '--base', built.base, '--outputs', skipDir, '--json'], skipCtx)).toBe(0);
+      const skipped = { skipped: `skipped: no vulnerability DB at ${registry}/trivy-db:2 (mirror one there, or set scan.enabled: false)` };
+      expect(JSON.parse(await readFile(join(skipDir, 'scan-summary'), 'utf8'))).toEqual(skipped);
+      expect(JSON.parse(skippedOut.join(''))).toEqual(skipped);
     },
   );
 });
