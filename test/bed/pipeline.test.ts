@@ -182,6 +182,12 @@ describe('test bed level 3: the example projects through the API, built, scanned
     // THEN the build succeeds
     expect(code, log).toBe(0);
     expect(build.status).toBe('succeeded');
+    // AND the user followed each step's log: Kaniko's push, the deploy's revision (a build
+    // that a reused bed already had is only read back, its pods may be gone)
+    if (!REUSE) {
+      expect(log).toMatch(/^\[build\] .*Pushed /m);
+      expect(log).toMatch(new RegExp(`^\\[deploy\\] deployed ${build.qualifiedService} in ${TENANT_NS}: revision \\d+$`, 'm'));
+    }
     const wf = await workflow(build.id);
     expect(wf.status?.phase).toBe('Succeeded');
     expect(steps(wf)).toMatchObject({
