@@ -4,6 +4,7 @@
  * rule for the local pipeline and the in-cluster scan step.
  */
 import { existsSync } from 'node:fs';
+import { NotFoundError } from '../errors.js';
 import type { RegistryClient } from '../registry/client.js';
 import { parseImageRef } from '../registry/ref.js';
 import type { ScanSettings } from './settings.js';
@@ -16,7 +17,9 @@ export async function scanSkipReason(settings: ScanSettings, client: RegistryCli
   const db = parseImageRef(settings.dbRepository, registryHost);
   try {
     await client.getManifest(db.repo, db.tag ?? db.digest ?? '2');
-  } catch {
+  } catch (e) {
+    // Only a missing DB skips the scan; a registry that cannot be asked fails the step.
+    if (!(e instanceof NotFoundError)) throw e;
     return `skipped: no vulnerability DB at ${settings.dbRepository} (mirror one there, or set scan.enabled: false)`;
   }
   return undefined;

@@ -5,8 +5,6 @@ import { terminalReporter } from '../progress.js';
 import { createLocalBuilder } from '../../executors/local/index.js';
 import { TOOL_IMAGES } from '../../executors/local/base-images.js';
 import type { StepRecord } from '../../domain/progress.js';
-import { BASE_CURRENT_TAG } from '../../executors/argo/build-executor.js';
-import { registryClientFor } from '../../registry/client.js';
 
 const HELP = `usage: svcbuild base list
        svcbuild base build [NAME...] [--json]
@@ -45,12 +43,7 @@ export async function main(args: string[], ctx: CliContext): Promise<number> {
     for (const name of names.length ? names : [...Object.keys(config.baseImages), ...Object.keys(TOOL_IMAGES)]) {
       if (!(name in TOOL_IMAGES)) builder.bases.spec(name);
       const img = await builder.bases.ensure(name, terminalReporter(ctx.stderr, Boolean(values.verbose)), steps);
-      // The argo executor resolves `<repository>:current`: the newest build of each image.
-      await registryClientFor(config.registry).tagManifest(
-        img.repository.slice(config.registry.host.length + 1),
-        img.digest,
-        BASE_CURRENT_TAG,
-      );
+      await builder.bases.tagCurrent(img);
       out.push(img);
       if (!values.json) ctx.stdout.write(`${name.padEnd(14)} ${img.ref}\n`);
     }

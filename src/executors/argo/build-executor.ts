@@ -49,12 +49,12 @@ import { SOURCE_ARTIFACT_TYPE } from '../../steps/source.js';
 import type { BuildFilter, Executor, ServiceConfig, ServiceRecord, Submission } from '../executor.js';
 import { checkGitUrl } from '../local/executor.js';
 import { resolveTag } from '../local/registry-probe.js';
+import { BASE_CURRENT_TAG } from '../local/base-images.js';
 import { ArgoExecutor, RETRY_OF_LABEL, kubeError } from './executor.js';
 import { ensureConfigMapKeys } from './install.js';
 import { PIPELINE_STEPS, viewOf, type ArgoWorkflow, type BuildView, type PipelineStep } from './status.js';
 
-/** The tag every catalog base image's newest build carries, for the argo executor. */
-export const BASE_CURRENT_TAG = 'current';
+export { BASE_CURRENT_TAG };
 /** Annotations the executor adds to a Workflow it created: the request as the API got it. */
 export const SPEC_ANNOTATION = 'svcbuild.io/spec';
 export const SOURCE_ANNOTATION = 'svcbuild.io/source';

@@ -13,6 +13,7 @@ import { InputError } from '../../errors.js';
 import { timedStep, type Reporter, type StepRecord } from '../../domain/progress.js';
 import { runOk } from '../../util/exec.js';
 import type { Buildah } from './buildah.js';
+import { registryClientFor } from '../../registry/client.js';
 import { resolveTag } from './registry-probe.js';
 
 /** A base image as builds use it: always by digest. */
@@ -29,6 +30,9 @@ export interface BaseImage {
 }
 
 export const OS_IMAGE = 'debian';
+
+/** The tag every base image's newest build carries: the argo executor resolves it. */
+export const BASE_CURRENT_TAG = 'current';
 
 /** Images svcbuild itself needs besides the catalog; users cannot build on them. */
 export const TOOL_IMAGES: Record<string, BaseImageSpec> = {
@@ -55,7 +59,17 @@ export class BaseImages {
   }
 
   repository(name: string): string {
-    return `${this.config.registry.host}/${this.config.registry.namespace}/base/${name}`;
+    return `${this.config.registry.host}/${this.repoPath(name)}`;
+  }
+
+  /** The repository of `name` within the registry: `<namespace>/base/<name>`. */
+  repoPath(name: string): string {
+    return `${this.config.registry.namespace}/base/${name}`;
+  }
+
+  /** Tags an image `current` (the argo executor builds on `<repository>:current`). */
+  async tagCurrent(img: BaseImage): Promise<void> {
+    await registryClientFor(this.config.registry).tagManifest(this.repoPath(img.name), img.digest, BASE_CURRENT_TAG);
   }
 
   /** Returns the base image by digest, building and pushing it first if its inputs changed. */
@@ -84,7 +98,7 @@ export class BaseImages {
     });
     const tag = `in-${hash.slice(0, 20)}`;
     const repository = this.repository(name);
-    const repoPath = repository.slice(this.config.registry.host.length + 1);
+    const repoPath = this.repoPath(name);
     const make = (digest: string): BaseImage => ({
       name,
       kind: isOs ? 'os' : spec!.kind,
